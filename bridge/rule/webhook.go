@@ -46,17 +46,17 @@ const (
 type Webhook struct {
 	// ID is immutable and internal: jobs and history reference it, so a webhook
 	// deleted and made again under the same name inherits nothing.
-	ID                 string            `json:"-"`
-	Name               string            `json:"name"`
-	URI                string            `json:"uri"`
-	Headers            map[string]string `json:"headers,omitempty"`
-	Actions            []event.Action    `json:"actions"`
-	Status             Status            `json:"status"`
-	Scope              string            `json:"scope"`
-	Format             Format            `json:"format"`
-	Secret             string            `json:"secret,omitempty"`
-	InsecureSkipVerify bool              `json:"insecureSkipVerify"`
-	Source             Source            `json:"source"`
+	ID                 string            `json:"-" yaml:"-"`
+	Name               string            `json:"name" yaml:"name"`
+	URI                string            `json:"uri" yaml:"uri"`
+	Headers            map[string]string `json:"headers,omitempty" yaml:"headers"`
+	Actions            []event.Action    `json:"actions" yaml:"actions"`
+	Status             Status            `json:"status" yaml:"status"`
+	Scope              string            `json:"scope" yaml:"scope"`
+	Format             Format            `json:"format" yaml:"format"`
+	Secret             string            `json:"secret,omitempty" yaml:"secret"`
+	InsecureSkipVerify bool              `json:"insecureSkipVerify" yaml:"insecureSkipVerify"`
+	Source             Source            `json:"source" yaml:"-"`
 }
 
 // FieldError says which field of a webhook is wrong and why.
