@@ -71,9 +71,10 @@ type Limits struct {
 // check and record event ids, and enqueue jobs.
 type Tx interface {
 	event.Index
-	// Seen reports whether an event id was recorded and has not expired.
+	// Seen reports whether an event id was recorded and not yet forgotten.
 	Seen(ctx context.Context, eventID string) (bool, error)
-	// MarkSeen records an event id until the given time.
+	// MarkSeen records an event id; Maintain forgets it once until has passed
+	// (a store may forget it by itself then, as Redis does with a TTL).
 	MarkSeen(ctx context.Context, eventID string, until time.Time) error
 	// Enqueue adds a job. A job whose ID is already queued is not added again.
 	Enqueue(ctx context.Context, job Job) error
