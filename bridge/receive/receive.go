@@ -1,0 +1,259 @@
+// Package receive is the endpoint the registry posts its notifications to.
+// It answers 2xx only once every job of an envelope is committed to the
+// store, so the registry's own retries carry an envelope across any failure
+// until regwebhook holds it durably.
+package receive
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/distribution/distribution/v3/notifications"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+
+	"github.com/regwebhook/regwebhook/bridge/event"
+	"github.com/regwebhook/regwebhook/bridge/payload"
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Ingester commits an envelope's index changes, event ids and jobs at once.
+type Ingester interface {
+	Ingest(ctx context.Context, fn func(store.Tx) error) error
+}
+
+// Params configures a Handler.
+type Params struct {
+	Store        Ingester
+	Hooks        func() *rule.Set // the current webhooks
+	Token        string           // when set, the registry must send "Authorization: Bearer <Token>"
+	MaxBodyBytes int64
+	DedupeTTL    time.Duration // how long an event id is remembered
+	// Wake is told the webhooks that got new jobs, after they are committed.
+	Wake       func(webhookIDs ...string)
+	Now        func() time.Time
+	Log        logrus.FieldLogger
+	Registerer prometheus.Registerer // nil: no metrics
+}
+
+// Handler serves POST /v1/notifications.
+type Handler struct {
+	p Params
+	m *metrics
+}
+
+// New returns a Handler.
+func New(p Params) *Handler {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Wake == nil {
+		p.Wake = func(...string) {}
+	}
+	return &Handler{p: p, m: newMetrics(p.Registerer)}
+}
+
+// deliveryNS namespaces delivery ids, which are derived from the event id
+// and the webhook id: an event enqueued twice for one webhook is one job.
+var deliveryNS = uuid.MustParse("6f1c1d4e-6a34-4d39-9a39-5a4d0f3b7e21")
+
+// DeliveryID returns the delivery id of an event's job for a webhook.
+func DeliveryID(eventID, webhookID string) string {
+	return uuid.NewSHA1(deliveryNS, []byte(eventID+"\x00"+webhookID)).String()
+}
+
+// ServeHTTP checks, in order, auth, content type, size and parse, then
+// commits the envelope. See SPEC §2 for every answer.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	if h.p.Token != "" && !bearerOK(r.Header.Get("Authorization"), h.p.Token) {
+		h.p.Log.WithField("remote", r.RemoteAddr).Warn("notification refused: missing or wrong receiver token; check the registry's notifications.endpoints headers")
+		h.reject(w, r, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !jsonType(ct) {
+		h.reject(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("content type %q is not JSON; want %s", ct, payload.Envelope))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.p.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.reject(w, r, http.StatusRequestEntityTooLarge, "too_large",
+				fmt.Sprintf("body is over %d bytes (receiver.maxbodybytes)", h.p.MaxBodyBytes))
+			return
+		}
+		h.reject(w, r, http.StatusBadRequest, "invalid", "read body: "+err.Error())
+		return
+	}
+	raws, err := event.ParseEnvelope(body)
+	if err != nil {
+		h.reject(w, r, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	res, err := h.commit(r.Context(), raws)
+	if err != nil {
+		h.p.Log.WithError(err).Error("notification not stored; the registry will retry it")
+		h.reject(w, r, http.StatusServiceUnavailable, "unavailable", "store unavailable, retry later")
+		return
+	}
+	h.m.count(res)
+	if len(res.woken) > 0 {
+		h.p.Wake(res.woken...)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"accepted": res.accepted, "dropped": res.dropped})
+}
+
+// result is what committing an envelope did.
+type result struct {
+	accepted, dropped int
+	received          map[event.Action]int
+	drops             map[event.Reason]int
+	woken             []string
+}
+
+// parsed is an envelope's event that passed event.Parse.
+type parsed struct {
+	n   notifications.Event
+	raw json.RawMessage
+}
+
+// commit normalizes every event of an envelope, matches it against the
+// webhooks and enqueues its jobs, in one store transaction.
+func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, error) {
+	var (
+		events  = make([]parsed, 0, len(raws))
+		invalid int
+	)
+	for _, raw := range raws {
+		n, err := event.Parse(raw)
+		if err != nil {
+			invalid++
+			h.p.Log.WithError(err).WithField("event", string(raw)).Warn("invalid event dropped")
+			continue
+		}
+		events = append(events, parsed{n, raw})
+	}
+	now := h.p.Now().UTC()
+	hooks := h.p.Hooks()
+	var res result
+	err := h.p.Store.Ingest(ctx, func(tx store.Tx) error {
+		// Ingest may run this again: start from nothing each time.
+		res = result{received: map[event.Action]int{}, drops: map[event.Reason]int{}}
+		for i := 0; i < invalid; i++ {
+			res.drop(event.Invalid)
+		}
+		woken := map[string]bool{}
+		for _, p := range events {
+			seen, err := tx.Seen(ctx, p.n.ID)
+			if err != nil {
+				return fmt.Errorf("check event %q: %w", p.n.ID, err)
+			}
+			if seen {
+				res.accepted++ // a retry of an event already committed
+				continue
+			}
+			ev, reason, err := event.Normalize(ctx, p.n, p.raw, tx)
+			if err != nil {
+				return fmt.Errorf("normalize event %q: %w", p.n.ID, err)
+			}
+			if reason != event.Kept {
+				res.drop(reason)
+				h.p.Log.WithFields(logrus.Fields{"event": p.n.ID, "action": p.n.Action, "reason": reason}).Debug("event dropped")
+				continue
+			}
+			res.accepted++
+			res.received[ev.Action]++
+			matched := hooks.Match(&ev)
+			if len(matched) == 0 && ev.Action == event.Pull {
+				continue // nothing changed, nothing to remember
+			}
+			for _, hook := range matched {
+				if err := enqueue(ctx, tx, &ev, hook, now); err != nil {
+					return err
+				}
+				woken[hook.ID] = true
+			}
+			if err := tx.MarkSeen(ctx, ev.ID, now.Add(h.p.DedupeTTL)); err != nil {
+				return fmt.Errorf("mark event %q seen: %w", ev.ID, err)
+			}
+		}
+		for id := range woken {
+			res.woken = append(res.woken, id)
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (r *result) drop(reason event.Reason) {
+	r.dropped++
+	r.drops[reason]++
+}
+
+// enqueue renders ev for hook and queues the job.
+func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webhook, now time.Time) error {
+	body, contentType, err := payload.Render(hook.Format, ev)
+	if err != nil {
+		return fmt.Errorf("render event %q for webhook %q: %w", ev.ID, hook.Name, err)
+	}
+	job := store.Job{
+		ID:          DeliveryID(ev.ID, hook.ID),
+		WebhookID:   hook.ID,
+		EventID:     ev.ID,
+		Action:      string(ev.Action),
+		Payload:     body,
+		ContentType: contentType,
+		Created:     now,
+		Due:         now,
+	}
+	if err := tx.Enqueue(ctx, job); err != nil {
+		return fmt.Errorf("enqueue event %q for webhook %q: %w", ev.ID, hook.Name, err)
+	}
+	return nil
+}
+
+// bearerOK compares the Authorization header with the token in constant time.
+func bearerOK(header, token string) bool {
+	return subtle.ConstantTimeCompare([]byte(header), []byte("Bearer "+token)) == 1
+}
+
+// jsonTypes are the content types an envelope may come with.
+var jsonTypes = map[string]bool{
+	"application/json": true,
+	"application/vnd.docker.distribution.events.v1+json": true,
+	payload.Envelope: true,
+}
+
+func jsonType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && jsonTypes[mt]
+}
+
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	h.m.rejected.WithLabelValues(code).Inc()
+	if status != http.StatusUnauthorized && status != http.StatusServiceUnavailable {
+		h.p.Log.WithFields(logrus.Fields{"status": status, "remote": r.RemoteAddr}).Warn("notification refused: " + msg)
+	}
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
