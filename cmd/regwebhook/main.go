@@ -6,7 +6,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -15,22 +17,27 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // usageError marks a command line that is wrong: exit status 2.
 type usageError struct{ error }
 
 // run executes the command line and returns the exit status: 0 success,
-// 1 an error, 2 bad usage.
-func run(args []string) int {
+// 1 an error, 2 bad usage. An error of several lines (a config file's
+// problems) is printed a line at a time, each a message of its own.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "regwebhook:", err)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(stderr, "regwebhook:", line)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
