@@ -1,0 +1,423 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Queue is what the Dispatcher needs of the store: the methods of
+// store.Queue.
+type Queue interface {
+	Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error)
+	Ack(ctx context.Context, l store.Lease, e history.Entry) error
+	Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error)
+	Release(ctx context.Context, l store.Lease) error
+	Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error)
+}
+
+var _ Queue = store.Queue(nil)
+
+// RetryPolicy says how failed attempts are retried (delivery.retry).
+type RetryPolicy struct {
+	Initial     time.Duration // first backoff ceiling
+	Max         time.Duration // backoff ceiling, and the longest Retry-After pause
+	MaxAttempts int           // a job is dead once this many attempts failed
+	MaxAge      time.Duration // a job older than this is dead
+}
+
+// Params configures a Dispatcher. Zero values take the defaults of
+// `delivery:` in the config, or those named.
+type Params struct {
+	Queue Queue
+	// Hooks returns the current webhooks; the set changes on reload and on
+	// changes through the API. It is called for every job and on every turn
+	// of the scheduler, so it must be cheap, and return the same *Set until
+	// the webhooks change (a new Set makes every webhook be asked for jobs).
+	// A job whose webhook is not in the set, or is disabled, is left in the
+	// queue.
+	Hooks  func() *rule.Set
+	Sender *Sender
+	// Workers bounds the requests in flight in total; default 32.
+	Workers int
+	// PerWebhook bounds the requests in flight to one webhook; default 8.
+	PerWebhook int
+	// Lease is how long a job is leased; it must exceed the Sender's
+	// time-out. Default one minute.
+	Lease time.Duration
+	// Retry: default 1s, 1h, 15 attempts, 24h.
+	Retry RetryPolicy
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Rand returns a number in [0, 1) for backoff jitter; it is called under
+	// a lock. Default math/rand/v2.Float64.
+	Rand func() float64
+	// Log; default discards.
+	Log logrus.FieldLogger
+	// Registerer takes the metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// MaintainEvery is how often expired leases are reclaimed and old jobs
+	// dead-lettered; default 1s.
+	MaintainEvery time.Duration
+	// PollEvery is how often every webhook is asked for due jobs, to find
+	// those enqueued by other processes; default 1s.
+	PollEvery time.Duration
+	// ShutdownGrace is how long Run waits, once its context is done, for the
+	// requests in flight to end before it cancels them; 0 cancels at once.
+	ShutdownGrace time.Duration
+}
+
+// Dispatcher leases due jobs and delivers them with a bounded number of
+// workers shared fairly across webhooks (see the fairness rules in
+// fairness.go). Create it with New, run it with Run.
+type Dispatcher struct {
+	queue         Queue
+	hooks         func() *rule.Set
+	sender        *Sender
+	lease         time.Duration
+	retry         RetryPolicy
+	now           func() time.Time
+	backoff       Backoff
+	log           logrus.FieldLogger
+	metrics       *metrics
+	maintainEvery time.Duration
+	pollEvery     time.Duration
+	grace         time.Duration
+
+	wakeMu  sync.Mutex
+	woken   map[string]bool
+	wakeAll bool
+	wakeCh  chan struct{}
+
+	done chan result    // workers report here; buffered to Workers
+	wg   sync.WaitGroup // worker goroutines
+
+	// Owned by the Run goroutine.
+	sched        *scheduler
+	storeDelay   time.Duration
+	storeRetryAt time.Time
+
+	lifeMu  sync.Mutex
+	started bool
+	closed  bool
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// New returns a Dispatcher; it does nothing until Run.
+func New(p Params) *Dispatcher {
+	if p.Workers <= 0 {
+		p.Workers = 32
+	}
+	if p.PerWebhook <= 0 {
+		p.PerWebhook = 8
+	}
+	if p.Lease <= 0 {
+		p.Lease = time.Minute
+	}
+	if p.Retry.Initial <= 0 {
+		p.Retry.Initial = time.Second
+	}
+	if p.Retry.Max <= 0 {
+		p.Retry.Max = time.Hour
+	}
+	if p.Retry.MaxAttempts <= 0 {
+		p.Retry.MaxAttempts = 15
+	}
+	if p.Retry.MaxAge <= 0 {
+		p.Retry.MaxAge = 24 * time.Hour
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Rand == nil {
+		p.Rand = rand.Float64
+	}
+	if p.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		p.Log = l
+	}
+	if p.MaintainEvery <= 0 {
+		p.MaintainEvery = time.Second
+	}
+	if p.PollEvery <= 0 {
+		p.PollEvery = time.Second
+	}
+	var randMu sync.Mutex
+	rnd := p.Rand
+	return &Dispatcher{
+		queue:  p.Queue,
+		hooks:  p.Hooks,
+		sender: p.Sender,
+		lease:  p.Lease,
+		retry:  p.Retry,
+		now:    p.Now,
+		backoff: Backoff{Initial: p.Retry.Initial, Max: p.Retry.Max, Rand: func() float64 {
+			randMu.Lock()
+			defer randMu.Unlock()
+			return rnd()
+		}},
+		log:           p.Log,
+		metrics:       newMetrics(p.Registerer, p.Log),
+		maintainEvery: p.MaintainEvery,
+		pollEvery:     p.PollEvery,
+		grace:         p.ShutdownGrace,
+		woken:         map[string]bool{},
+		wakeCh:        make(chan struct{}, 1),
+		done:          make(chan result, p.Workers),
+		sched:         newScheduler(p.Workers, p.PerWebhook),
+		stopped:       make(chan struct{}),
+	}
+}
+
+// Wake tells the Dispatcher that jobs of these webhooks were committed, so
+// it leases them now rather than at its next poll; no ids wakes every
+// webhook. It never blocks.
+func (d *Dispatcher) Wake(webhookIDs ...string) {
+	d.wakeMu.Lock()
+	if len(webhookIDs) == 0 {
+		d.wakeAll = true
+	}
+	for _, id := range webhookIDs {
+		d.woken[id] = true
+	}
+	d.wakeMu.Unlock()
+	select {
+	case d.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers jobs until ctx is done or Close is called. Then it stops
+// leasing, waits up to ShutdownGrace for the requests in flight, cancels
+// those still running and releases their jobs (their attempts not counted),
+// and returns once every worker goroutine has ended. Store errors are logged
+// and retried, never returned. Run may be called once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if d.queue == nil || d.hooks == nil || d.sender == nil {
+		return errors.New("deliver: Params.Queue, Hooks and Sender are required")
+	}
+	d.lifeMu.Lock()
+	if d.started || d.closed {
+		d.lifeMu.Unlock()
+		return errors.New("deliver: Run called twice, or after Close")
+	}
+	d.started = true
+	ctx, d.stop = context.WithCancel(ctx)
+	d.lifeMu.Unlock()
+	defer close(d.stopped)
+	defer d.stop()
+
+	// Requests get their own context so that they outlive ctx by the grace.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	d.loop(ctx, work)
+	d.drain(cancelWork)
+	return nil
+}
+
+// Close stops Run, if it runs, and waits for it to return. It is safe to
+// call twice.
+func (d *Dispatcher) Close() error {
+	d.lifeMu.Lock()
+	d.closed = true
+	started, stop := d.started, d.stop
+	d.lifeMu.Unlock()
+	if started {
+		stop()
+		<-d.stopped
+	}
+	return nil
+}
+
+// loop is the scheduler: it owns the per-webhook state, and leases jobs on a
+// wake, when a request ends, and on its timer.
+func (d *Dispatcher) loop(ctx, work context.Context) {
+	var nextPoll, nextMaintain time.Time
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := d.now()
+		if !now.Before(nextMaintain) {
+			d.maintain(ctx, now)
+			nextMaintain = now.Add(d.maintainEvery)
+		}
+		d.sched.refresh(d.hooks())
+		if !now.Before(nextPoll) {
+			d.sched.checkAll()
+			nextPoll = now.Add(d.pollEvery)
+		}
+		d.takeWakes()
+		d.schedule(ctx, work)
+
+		now = d.now()
+		next := minTime(nextPoll, nextMaintain)
+		if t := d.sched.nextEvent(now); !t.IsZero() {
+			next = minTime(next, t)
+		}
+		if d.storeRetryAt.After(now) {
+			next = minTime(next, d.storeRetryAt)
+		}
+		timer.Reset(max(0, next.Sub(now)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wakeCh:
+		case r := <-d.done:
+			d.ended(r)
+		case <-timer.C:
+		}
+	}
+}
+
+func (d *Dispatcher) takeWakes() {
+	d.wakeMu.Lock()
+	var woken map[string]bool
+	if len(d.woken) > 0 {
+		woken, d.woken = d.woken, map[string]bool{}
+	}
+	all := d.wakeAll
+	d.wakeAll = false
+	d.wakeMu.Unlock()
+	if all {
+		d.sched.checkAll()
+	}
+	d.sched.wake(woken)
+}
+
+// schedule leases what the fairness rules allow and starts a worker for each
+// job. It asks again while the store had fewer jobs than asked for and
+// workers are left, a few times at most: every round marks the webhooks
+// that came up short as having nothing due, so the rounds converge.
+func (d *Dispatcher) schedule(ctx, work context.Context) {
+	for range 4 {
+		if ctx.Err() != nil {
+			return
+		}
+		// Drain finished requests first: their workers are free again.
+		for drained := false; !drained; {
+			select {
+			case r := <-d.done:
+				d.ended(r)
+			default:
+				drained = true
+			}
+		}
+		now := d.now()
+		if now.Before(d.storeRetryAt) {
+			return
+		}
+		want := d.sched.plan(now)
+		if want == nil {
+			return
+		}
+		// Not cancelled with ctx: jobs the store leased must reach a worker.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		res, err := d.queue.Lease(lctx, store.LeaseRequest{Now: now, For: d.lease, Want: want})
+		cancel()
+		if err != nil {
+			d.storeFailed(now, "lease", err)
+			return
+		}
+		d.storeDelay = 0
+		d.sched.leased(want, res.Next)
+		asked := 0
+		for _, n := range want {
+			asked += n
+		}
+		for _, l := range res.Leases {
+			d.start(work, l)
+		}
+		if len(res.Leases) >= asked {
+			return
+		}
+	}
+}
+
+func (d *Dispatcher) start(work context.Context, l store.Lease) {
+	d.sched.started(l.WebhookID)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.done <- d.deliver(work, l)
+	}()
+}
+
+// ended takes in a finished request, and logs a webhook's change of health.
+func (d *Dispatcher) ended(r result) {
+	failing, recovered := d.sched.ended(r)
+	if !failing && !recovered {
+		return
+	}
+	log := d.log.WithField("webhookId", r.webhookID)
+	if set := d.hooks(); set != nil {
+		if h, ok := set.ByID(r.webhookID); ok {
+			log = log.WithField("webhook", h.Name)
+		}
+	}
+	if failing {
+		log.Warn("webhook failing: one request at a time until a delivery succeeds")
+	} else {
+		log.Info("webhook recovered")
+	}
+}
+
+func (d *Dispatcher) maintain(ctx context.Context, now time.Time) {
+	mctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	m, err := d.queue.Maintain(mctx, now, d.retry.MaxAge)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.WithError(err).Warn("deliver: queue maintenance failed")
+		}
+		return
+	}
+	if m.Reclaimed > 0 || m.Expired > 0 {
+		d.log.WithFields(logrus.Fields{"reclaimed": m.Reclaimed, "expired": m.Expired}).Info("deliver: queue maintained")
+	}
+	if m.Reclaimed > 0 {
+		d.sched.checkAll()
+	}
+}
+
+// storeFailed backs leasing off, from 100ms doubling to 5s, after a store
+// error.
+func (d *Dispatcher) storeFailed(now time.Time, op string, err error) {
+	d.storeDelay = min(max(2*d.storeDelay, 100*time.Millisecond), 5*time.Second)
+	d.storeRetryAt = now.Add(d.storeDelay)
+	d.log.WithError(err).WithField("retryIn", d.storeDelay).Warnf("deliver: %s failed", op)
+}
+
+// drain ends Run: it waits up to the grace for requests in flight, then
+// cancels the rest, whose workers release their jobs.
+func (d *Dispatcher) drain(cancelWork context.CancelFunc) {
+	if d.sched.inFlight > 0 && d.grace > 0 {
+		grace := time.NewTimer(d.grace)
+		defer grace.Stop()
+	wait:
+		for d.sched.inFlight > 0 {
+			select {
+			case r := <-d.done:
+				d.ended(r)
+			case <-grace.C:
+				break wait
+			}
+		}
+	}
+	cancelWork()
+	for d.sched.inFlight > 0 {
+		d.ended(<-d.done)
+	}
+	d.wg.Wait()
+}

@@ -1,0 +1,271 @@
+package deliver
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/rule"
+)
+
+// Fairness. Workers are shared by every webhook, and a request to a service
+// URI that accepts connections and never answers holds its worker until
+// delivery.timeout. So that no set of dead URIs can hold the workers the
+// healthy ones need, the Dispatcher leases by these rules:
+//
+//  1. At most PerWebhook requests are in flight to one webhook.
+//  2. A webhook is restricted while its last attempt failed (until one
+//     succeeds) or while it has not yet succeeded once in this process (slow
+//     start: a black hole looks healthy until its first time-out). A
+//     restricted webhook gets one request in flight.
+//  3. Restricted webhooks together hold at most half of Workers (at least
+//     one), so webhooks that answer always find a worker. Once the half is
+//     taken, a webhook not yet proven waits for a restricted request to end
+//     (at worst delivery.timeout); with Workers ≥ 2·(dead webhooks + 1) it
+//     never waits on them.
+//  4. When workers are short, free workers are handed out one at a time,
+//     round-robin over the webhooks with due jobs, starting after the webhook
+//     served last, so one busy webhook cannot starve the others.
+//
+// A webhook is asked for jobs only when it may have due ones: it was woken,
+// the earliest due time the store reported has come, or the periodic poll
+// (jobs enqueued by other processes, leases reclaimed) marked it. Paused
+// webhooks (Retry-After) and disabled ones are not asked. This state is in
+// memory: each process keeps its own.
+
+// hookState is what the scheduler knows of one webhook. Only the Run
+// goroutine touches it.
+type hookState struct {
+	inFlight int
+	proven   bool // an attempt succeeded in this process
+	failing  bool // the last attempt that ended failed
+	paused   time.Time
+	// check: the webhook may have due jobs the scheduler does not know of.
+	check bool
+	// next is the earliest due time of its queued jobs, when hasNext.
+	next    time.Time
+	hasNext bool
+}
+
+// restricted reports whether the webhook gets one request in flight and
+// counts against the restricted half of the workers.
+func (s *hookState) restricted() bool { return !s.proven || s.failing }
+
+// mayHaveDue reports whether asking the store for the webhook's jobs at now
+// can find any.
+func (s *hookState) mayHaveDue(now time.Time) bool {
+	if s.paused.After(now) {
+		return false
+	}
+	return s.check || (s.hasNext && !s.next.After(now))
+}
+
+// noteDue records that a job of the webhook is queued, due at t.
+func (s *hookState) noteDue(t time.Time) {
+	if !s.hasNext || t.Before(s.next) {
+		s.next, s.hasNext = t, true
+	}
+}
+
+// scheduler holds the per-webhook state and decides what to lease.
+type scheduler struct {
+	workers    int
+	perWebhook int
+	// restrictedCap is how many requests restricted webhooks may hold.
+	restrictedCap int
+
+	set        *rule.Set
+	order      []string // ids of the enabled webhooks, sorted
+	state      map[string]*hookState
+	inFlight   int
+	lastServed string
+}
+
+func newScheduler(workers, perWebhook int) *scheduler {
+	return &scheduler{
+		workers:       workers,
+		perWebhook:    perWebhook,
+		restrictedCap: max(1, workers/2),
+		state:         map[string]*hookState{},
+	}
+}
+
+// limit is how many requests may be in flight to the webhook.
+func (s *scheduler) limit(st *hookState) int {
+	if st.restricted() {
+		return 1
+	}
+	return s.perWebhook
+}
+
+// refresh takes a new set of webhooks: webhooks that appear, or come back
+// enabled, are checked; the state of deleted ones is dropped once nothing is
+// in flight to them (their jobs went with them).
+func (s *scheduler) refresh(set *rule.Set) {
+	if set == s.set {
+		return
+	}
+	s.set = set
+	s.order = s.order[:0]
+	present := map[string]bool{}
+	if set != nil {
+		for _, h := range set.All() {
+			present[h.ID] = true
+			if h.Status != rule.Enabled {
+				continue
+			}
+			s.order = append(s.order, h.ID)
+		}
+	}
+	sort.Strings(s.order)
+	for _, id := range s.order {
+		s.get(id).check = true
+	}
+	for id, st := range s.state {
+		if !present[id] && st.inFlight == 0 {
+			delete(s.state, id)
+		}
+	}
+}
+
+func (s *scheduler) get(id string) *hookState {
+	st, ok := s.state[id]
+	if !ok {
+		st = &hookState{check: true}
+		s.state[id] = st
+	}
+	return st
+}
+
+// checkAll marks every enabled webhook for a look at the store.
+func (s *scheduler) checkAll() {
+	for _, id := range s.order {
+		s.get(id).check = true
+	}
+}
+
+// wake marks webhooks whose jobs were just committed.
+func (s *scheduler) wake(ids map[string]bool) {
+	for id := range ids {
+		if st, ok := s.state[id]; ok {
+			st.check = true
+		}
+	}
+}
+
+// plan decides how many jobs to ask each webhook for at now, by the rules
+// above; nil when there is nothing to ask.
+func (s *scheduler) plan(now time.Time) map[string]int {
+	free := s.workers - s.inFlight
+	if free <= 0 || len(s.order) == 0 {
+		return nil
+	}
+	restrictedFree := s.restrictedCap
+	for _, st := range s.state {
+		if st.restricted() {
+			restrictedFree -= st.inFlight
+		}
+	}
+	// Round-robin: start after the webhook served last.
+	start := sort.SearchStrings(s.order, s.lastServed)
+	if start < len(s.order) && s.order[start] == s.lastServed {
+		start++
+	}
+	order := slices.Concat(s.order[start:], s.order[:start])
+
+	var want map[string]int
+	for progress := true; progress && free > 0; {
+		progress = false
+		for _, id := range order {
+			if free == 0 {
+				break
+			}
+			st := s.get(id)
+			if !st.mayHaveDue(now) || st.inFlight+want[id] >= s.limit(st) {
+				continue
+			}
+			if st.restricted() {
+				if restrictedFree <= 0 {
+					continue
+				}
+				restrictedFree--
+			}
+			if want == nil {
+				want = map[string]int{}
+			}
+			want[id]++
+			free--
+			progress = true
+			s.lastServed = id
+		}
+	}
+	return want
+}
+
+// leased takes in what the store answered to a lease for want: the jobs still
+// queued (next) and those leased.
+func (s *scheduler) leased(want map[string]int, next map[string]time.Time) {
+	for id := range want {
+		st := s.get(id)
+		st.check = false
+		st.next, st.hasNext = next[id]
+	}
+}
+
+// started counts a request in flight to the webhook.
+func (s *scheduler) started(id string) {
+	s.get(id).inFlight++
+	s.inFlight++
+}
+
+// ended counts a request that ended, and reports whether the webhook's
+// health changed: it started failing, or recovered.
+func (s *scheduler) ended(r result) (startedFailing, recovered bool) {
+	s.inFlight--
+	st := s.get(r.webhookID)
+	st.inFlight--
+	switch r.kind {
+	case delivered:
+		recovered = st.failing
+		st.proven, st.failing = true, false
+	case failed:
+		startedFailing = !st.failing
+		st.failing = true
+		if r.pause.After(st.paused) {
+			st.paused = r.pause
+			st.check = true
+		}
+		if !r.due.IsZero() {
+			st.noteDue(r.due)
+		}
+	case released:
+		st.check = true
+	}
+	if st.inFlight == 0 && s.set != nil {
+		if _, ok := s.set.ByID(r.webhookID); !ok {
+			delete(s.state, r.webhookID)
+		}
+	}
+	return startedFailing, recovered
+}
+
+// nextEvent is the earliest time after now at which a webhook's jobs come
+// due or its pause ends; zero when none.
+func (s *scheduler) nextEvent(now time.Time) time.Time {
+	var t time.Time
+	earlier := func(c time.Time) {
+		if c.After(now) && (t.IsZero() || c.Before(t)) {
+			t = c
+		}
+	}
+	for _, st := range s.state {
+		if st.paused.After(now) {
+			earlier(st.paused)
+			continue
+		}
+		if st.hasNext {
+			earlier(st.next)
+		}
+	}
+	return t
+}

@@ -1,0 +1,315 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/regwebhook/regwebhook/bridge/event"
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/payload"
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Headers regwebhook sets on every request. Custom headers cannot use these
+// names (rule.Webhook.Validate reserves the X-Regwebhook- and webhook-
+// prefixes).
+const (
+	HeaderDelivery   = "X-Regwebhook-Delivery"
+	HeaderEvent      = "X-Regwebhook-Event"
+	HeaderWebhook    = "X-Regwebhook-Webhook"
+	HeaderRedelivery = "X-Regwebhook-Redelivery"
+	// Standard Webhooks signing, sent when the webhook has a secret.
+	HeaderSignatureID        = "Webhook-Id"
+	HeaderSignatureTimestamp = "Webhook-Timestamp"
+	HeaderSignature          = "Webhook-Signature"
+)
+
+// DefaultTimeout is delivery.timeout's default.
+const DefaultTimeout = 10 * time.Second
+
+// drainLimit is how much of a response past history.MaxContent is read and
+// thrown away so that the connection can be reused; a longer body closes it.
+const drainLimit = 64 << 10
+
+// SenderParams configures a Sender. Zero values take the defaults named.
+type SenderParams struct {
+	// Version goes into User-Agent: regwebhook/<Version>.
+	Version string
+	// Timeout bounds one request, from dialing to reading the response;
+	// default DefaultTimeout.
+	Timeout time.Duration
+	// TLS is the client TLS configuration for every webhook, cloned: set its
+	// RootCAs to add delivery.tls.cafile (see CertPool). nil: Go's defaults,
+	// which verify against the system's roots.
+	TLS *tls.Config
+	// DenyNetworks are address ranges no request may connect to (cloud
+	// metadata endpoints): such a request is given up. It is checked on the
+	// address dialed, after DNS, so a name cannot sneak past it; through an
+	// HTTP proxy (HTTP_PROXY) it applies to the proxy's address only.
+	DenyNetworks []netip.Prefix
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewID makes the id of a ping; default a random UUID.
+	NewID func() string
+}
+
+// Sender makes one request to a webhook and reports what happened. It keeps
+// two connection pools: one that verifies TLS, and one for the webhooks that
+// set insecureSkipVerify. It is safe for concurrent use.
+type Sender struct {
+	version  string
+	timeout  time.Duration
+	now      func() time.Time
+	newID    func() string
+	verified *http.Client
+	insecure *http.Client
+}
+
+// NewSender returns a Sender.
+func NewSender(p SenderParams) *Sender {
+	s := &Sender{
+		version: p.Version,
+		timeout: p.Timeout,
+		now:     p.Now,
+		newID:   p.NewID,
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = uuid.NewString
+	}
+	s.verified = newClient(newTransport(p.TLS, false, p.DenyNetworks))
+	s.insecure = newClient(newTransport(p.TLS, true, p.DenyNetworks))
+	return s
+}
+
+func newClient(t *http.Transport) *http.Client {
+	return &http.Client{
+		Transport: t,
+		// A redirect is not followed: it would turn the POST into a GET, and
+		// lead signed payloads where the webhook's owner did not send them.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CloseIdleConnections closes the connections kept for reuse.
+func (s *Sender) CloseIdleConnections() {
+	s.verified.CloseIdleConnections()
+	s.insecure.CloseIdleConnections()
+}
+
+// attempt is what one request carries.
+type attempt struct {
+	id, eventID, action string
+	number              int
+	body                []byte
+	contentType         string
+	redelivery          bool
+}
+
+// Send delivers a leased job to hook: one POST of the job's payload as
+// stored. It returns the history entry of the attempt, with secrets masked,
+// and its classified outcome. Send never retries; a cancelled ctx ends the
+// request with an outcome of reason ReasonCanceled.
+func (s *Sender) Send(ctx context.Context, hook *rule.Webhook, job store.Job) (history.Entry, Outcome) {
+	return s.send(ctx, hook, attempt{
+		id:          job.ID,
+		eventID:     job.EventID,
+		action:      job.Action,
+		number:      job.Attempts,
+		body:        job.Payload,
+		contentType: job.ContentType,
+		redelivery:  job.Redelivery,
+	})
+}
+
+// Ping sends a ping to hook now, in its format, with its headers and
+// signing, whether the webhook is enabled or not, and never retries it. It
+// returns the entry to record whatever the target answered; the error is
+// only for a ping that could not be made.
+func (s *Sender) Ping(ctx context.Context, hook *rule.Webhook) (history.Entry, error) {
+	id := s.newID()
+	body, contentType, err := payload.Ping(hook.Format, id, s.now())
+	if err != nil {
+		return history.Entry{}, fmt.Errorf("render ping for webhook %q: %w", hook.Name, err)
+	}
+	e, _ := s.send(ctx, hook, attempt{
+		id:          id,
+		eventID:     id,
+		action:      string(event.Ping),
+		number:      1,
+		body:        body,
+		contentType: contentType,
+	})
+	return e, nil
+}
+
+func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (history.Entry, Outcome) {
+	start := s.now()
+	e := history.Entry{
+		ID:        a.id,
+		WebhookID: hook.ID,
+		EventID:   a.eventID,
+		Action:    a.action,
+		Attempt:   a.number,
+		Timestamp: start,
+		Request: history.Request{
+			Method:     http.MethodPost,
+			RequestURI: history.MaskURI(hook.URI),
+			Content:    string(a.body),
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, secret, err := s.newRequest(ctx, hook, a, start)
+	if req != nil {
+		e.Request.Headers = history.Headers(req.Header, secret)
+	}
+	if err != nil {
+		e.Error = err.Error()
+		return e, Classify(0, nil, err, start)
+	}
+	client := s.verified
+	if hook.InsecureSkipVerify {
+		client = s.insecure
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		end := s.now()
+		e.DurationMs = end.Sub(start).Milliseconds()
+		out := Classify(0, nil, err, end)
+		e.Error = s.describe(err, out, hook.URI)
+		return e, out
+	}
+	content := readBody(resp.Body)
+	end := s.now()
+	e.DurationMs = end.Sub(start).Milliseconds()
+	e.Response = &history.Response{
+		StatusCode:   resp.StatusCode,
+		ReasonPhrase: reasonPhrase(resp),
+		Headers:      history.Headers(resp.Header, nil),
+		Content:      string(content),
+	}
+	out := Classify(resp.StatusCode, resp.Header, nil, end)
+	if out.Kind != Success {
+		e.Error = "answered " + resp.Status
+	}
+	return e, out
+}
+
+// newRequest builds the request and names the headers whose values are
+// secret. On an error wrapping ErrInvalidRequest the request may still be
+// returned, for its headers to be recorded.
+func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, now time.Time) (*http.Request, map[string]bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URI, bytes.NewReader(a.body))
+	if err != nil {
+		// url.Error quotes the whole URI, which may carry a secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, history.MaskURI(hook.URI), err)
+	}
+	h := req.Header
+	secret := make(map[string]bool, len(hook.Headers)+1)
+	contentType := a.contentType
+	if contentType == "" {
+		contentType = payload.JSON
+	}
+	h.Set("Content-Type", contentType)
+	h.Set("User-Agent", "regwebhook/"+s.version)
+	// Custom headers come after Content-Type and User-Agent so a webhook can
+	// replace those; the other names regwebhook sets are reserved.
+	for k, v := range hook.Headers {
+		k = http.CanonicalHeaderKey(k)
+		h.Set(k, v)
+		secret[k] = true
+	}
+	h.Set(HeaderDelivery, a.id)
+	h.Set(HeaderEvent, a.action)
+	h.Set(HeaderWebhook, hook.Name)
+	if a.redelivery {
+		h.Set(HeaderRedelivery, "true")
+	}
+	if hook.Secret != "" {
+		keys, err := rule.DecodeSecrets(hook.Secret)
+		if err != nil {
+			return req, secret, fmt.Errorf("%w: secret of webhook %q: %v", ErrInvalidRequest, hook.Name, err)
+		}
+		ts := strconv.FormatInt(now.Unix(), 10)
+		h.Set(HeaderSignatureID, a.id)
+		h.Set(HeaderSignatureTimestamp, ts)
+		h.Set(HeaderSignature, Sign(keys, a.id, ts, a.body))
+		secret[HeaderSignature] = true
+	}
+	return req, secret, nil
+}
+
+// Sign returns the Standard Webhooks signature header value of body: for each
+// key, "v1," and the base64 of HMAC-SHA256(key, id.timestamp.body),
+// separated by spaces.
+func Sign(keys [][]byte, id, timestamp string, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, k := range keys {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(id))
+		m.Write([]byte{'.'})
+		m.Write([]byte(timestamp))
+		m.Write([]byte{'.'})
+		m.Write(body)
+		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	return strings.Join(sigs, " ")
+}
+
+// describe says why a request failed, with the URI masked: Go's errors
+// quote the whole URL, and a Slack-style URL carries its secret.
+func (s *Sender) describe(err error, out Outcome, uri string) string {
+	if out.Reason == ReasonTimeout {
+		return fmt.Sprintf("no answer from %s within %s", history.MaskURI(uri), s.timeout)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("%s %s: %v", ue.Op, history.MaskURI(uri), ue.Err)
+	}
+	return err.Error()
+}
+
+// readBody returns the first history.MaxContent bytes of a response, drains
+// a bounded amount more so the connection can be reused, and closes it.
+func readBody(body io.ReadCloser) []byte {
+	defer body.Close()
+	b, _ := io.ReadAll(io.LimitReader(body, history.MaxContent))
+	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	return b
+}
+
+// reasonPhrase is the phrase the server sent after the status code, or the
+// standard one.
+func reasonPhrase(resp *http.Response) string {
+	code := strconv.Itoa(resp.StatusCode)
+	if p, ok := strings.CutPrefix(resp.Status, code+" "); ok && p != "" {
+		return p
+	}
+	return http.StatusText(resp.StatusCode)
+}

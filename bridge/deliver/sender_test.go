@@ -1,0 +1,473 @@
+package deliver
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Two webhook secrets, as during a rotation.
+const (
+	secretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes
+	secretB = "whsec_c2Vjb25kIHNlY3JldCBvZiBhdCBsZWFzdCAyNCBieXRlcw=="
+)
+
+var fixedNow = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+// captured is one request a test server got.
+type captured struct {
+	header http.Header
+	body   []byte
+	method string
+	path   string
+}
+
+// capture serves answer and records the requests.
+type capture struct {
+	mu   sync.Mutex
+	reqs []captured
+}
+
+func (c *capture) handler(answer http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		c.mu.Lock()
+		c.reqs = append(c.reqs, captured{header: r.Header.Clone(), body: body, method: r.Method, path: r.URL.Path})
+		c.mu.Unlock()
+		answer(w, r)
+	})
+}
+
+func (c *capture) got() []captured {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]captured(nil), c.reqs...)
+}
+
+func newCapture(t *testing.T, answer http.HandlerFunc) (*capture, *httptest.Server) {
+	t.Helper()
+	c := &capture{}
+	srv := httptest.NewServer(c.handler(answer))
+	t.Cleanup(srv.Close)
+	return c, srv
+}
+
+func ok(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "thanks") }
+
+func newTestSender(p SenderParams) *Sender {
+	if p.Version == "" {
+		p.Version = "1.2.3"
+	}
+	if p.Now == nil {
+		p.Now = func() time.Time { return fixedNow }
+	}
+	s := NewSender(p)
+	return s
+}
+
+// verify checks a Standard Webhooks signature as a receiver would, written
+// apart from Sign: every "v1," signature in the header is compared with the
+// HMAC of id.timestamp.body under key.
+func verify(t *testing.T, h http.Header, body []byte, secret string) bool {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatalf("decode %s: %v", secret, err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "." + string(body)))
+	want := mac.Sum(nil)
+	for _, sig := range strings.Split(h.Get("webhook-signature"), " ") {
+		v, ok := strings.CutPrefix(sig, "v1,")
+		if !ok {
+			continue
+		}
+		got, err := base64.StdEncoding.DecodeString(v)
+		if err == nil && hmac.Equal(got, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func testJob() store.Job {
+	return store.Job{
+		ID:          "delivery-1",
+		WebhookID:   "wh-1",
+		EventID:     "event-1",
+		Action:      "push",
+		Payload:     []byte(`{"id":"event-1",  "action":"push", "z":1, "a":2}`), // not canonical JSON: sent as is
+		ContentType: "application/json",
+		Attempts:    2,
+		Redelivery:  true,
+	}
+}
+
+func TestSendRequest(t *testing.T) {
+	c, srv := newCapture(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Answer", "yes")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	hook := &rule.Webhook{
+		ID: "wh-1", Name: "myhook01", URI: srv.URL + "/hooks/T000/B000/XXXXsecretpath?token=abc",
+		Headers: map[string]string{"Authorization": "Bearer s3cret-token", "x-team": "team-value"},
+		Status:  rule.Enabled, Secret: secretA + " " + secretB,
+	}
+	job := testJob()
+	e, out := newTestSender(SenderParams{}).Send(context.Background(), hook, job)
+
+	if diff := cmp.Diff(Outcome{Kind: Success, Reason: ReasonOK}, out); diff != "" {
+		t.Errorf("outcome (-want +got):\n%s", diff)
+	}
+	reqs := c.got()
+	if len(reqs) != 1 {
+		t.Fatalf("server got %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.method != http.MethodPost || r.path != "/hooks/T000/B000/XXXXsecretpath" {
+		t.Errorf("request %s %s, want POST to the webhook's path", r.method, r.path)
+	}
+	if string(r.body) != string(job.Payload) {
+		t.Errorf("body %q, want the payload byte for byte %q", r.body, job.Payload)
+	}
+	ts := strconv.FormatInt(fixedNow.Unix(), 10)
+	wantHeaders := map[string]string{
+		"Content-Type":            "application/json",
+		"User-Agent":              "regwebhook/1.2.3",
+		"Authorization":           "Bearer s3cret-token",
+		"X-Team":                  "team-value",
+		"X-Regwebhook-Delivery":   "delivery-1",
+		"X-Regwebhook-Event":      "push",
+		"X-Regwebhook-Webhook":    "myhook01",
+		"X-Regwebhook-Redelivery": "true",
+		"Webhook-Id":              "delivery-1",
+		"Webhook-Timestamp":       ts,
+	}
+	gotHeaders := map[string]string{}
+	for k := range wantHeaders {
+		gotHeaders[k] = r.header.Get(k)
+	}
+	if diff := cmp.Diff(wantHeaders, gotHeaders); diff != "" {
+		t.Errorf("request headers (-want +got):\n%s", diff)
+	}
+	for _, s := range []string{secretA, secretB} {
+		if !verify(t, r.header, r.body, s) {
+			t.Errorf("signature %q does not verify with secret %s", r.header.Get("webhook-signature"), s)
+		}
+	}
+	if n := len(strings.Fields(r.header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("got %d signatures, want 2 (one per secret)", n)
+	}
+
+	wantEntry := history.Entry{
+		ID: "delivery-1", WebhookID: "wh-1", EventID: "event-1", Action: "push", Attempt: 2, Timestamp: fixedNow,
+		Request: history.Request{
+			Method:     "POST",
+			RequestURI: "http://" + srv.Listener.Addr().String() + "/…",
+			Headers: map[string]string{
+				"Content-Type":            "application/json",
+				"User-Agent":              "regwebhook/1.2.3",
+				"Authorization":           "***",
+				"X-Team":                  "***",
+				"X-Regwebhook-Delivery":   "delivery-1",
+				"X-Regwebhook-Event":      "push",
+				"X-Regwebhook-Webhook":    "myhook01",
+				"X-Regwebhook-Redelivery": "true",
+				"Webhook-Id":              "delivery-1",
+				"Webhook-Timestamp":       ts,
+				"Webhook-Signature":       "***",
+			},
+			Content: string(job.Payload),
+		},
+		Response: &history.Response{
+			StatusCode: 202, ReasonPhrase: "Accepted", Content: `{"ok":true}`,
+			Headers: map[string]string{"X-Answer": "yes", "Content-Length": "11", "Content-Type": "text/plain; charset=utf-8"},
+		},
+	}
+	delete(e.Response.Headers, "Date")
+	if diff := cmp.Diff(wantEntry, e); diff != "" {
+		t.Errorf("entry (-want +got):\n%s", diff)
+	}
+
+	js, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret-token", "team-value", "secretpath", "token=abc", "MfKQ9r8", "c2Vjb25k",
+		r.header.Get("webhook-signature")[3:20]} {
+		if strings.Contains(string(js), secret) {
+			t.Errorf("entry JSON holds secret %q:\n%s", secret, js)
+		}
+	}
+}
+
+func TestSendNoSecretNoSignature(t *testing.T) {
+	c, srv := newCapture(t, ok)
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Enabled}
+	job := testJob()
+	job.Redelivery = false
+	newTestSender(SenderParams{}).Send(context.Background(), hook, job)
+	reqs := c.got()
+	if len(reqs) != 1 {
+		t.Fatalf("server got %d requests, want 1", len(reqs))
+	}
+	for _, h := range []string{"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "X-Regwebhook-Redelivery"} {
+		if v, ok := reqs[0].header[h]; ok {
+			t.Errorf("header %s: %q sent, want none", h, v)
+		}
+	}
+}
+
+func TestSendOutcomes(t *testing.T) {
+	redirected, target := newCapture(t, ok)
+	big := strings.Repeat("x", 10<<10)
+	tests := []struct {
+		name        string
+		answer      http.HandlerFunc
+		want        Outcome
+		wantStatus  int
+		wantPhrase  string
+		wantContent string
+	}{
+		{
+			name:       "503 with Retry-After pauses",
+			answer:     func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("Retry-After", "30"); w.WriteHeader(503) },
+			want:       Outcome{Kind: Pause, Reason: ReasonRetryAfter, Until: fixedNow.Add(30 * time.Second)},
+			wantStatus: 503, wantPhrase: "Service Unavailable",
+		},
+		{
+			name:       "500 is retried",
+			answer:     func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", 500) },
+			want:       Outcome{Kind: Retry, Reason: ReasonStatus5xx},
+			wantStatus: 500, wantPhrase: "Internal Server Error", wantContent: "boom\n",
+		},
+		{
+			name: "redirect is not followed",
+			answer: func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL+"/elsewhere", http.StatusFound)
+			},
+			want:       Outcome{Kind: Retry, Reason: ReasonRedirect},
+			wantStatus: 302, wantPhrase: "Found",
+		},
+		{
+			name:       "the response kept is cut at 4 KiB",
+			answer:     func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, big) },
+			want:       Outcome{Kind: Success, Reason: ReasonOK},
+			wantStatus: 200, wantPhrase: "OK", wantContent: big[:history.MaxContent],
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, srv := newCapture(t, tt.answer)
+			hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Enabled}
+			e, out := newTestSender(SenderParams{}).Send(context.Background(), hook, testJob())
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			if e.Response == nil {
+				t.Fatalf("entry has no response; error %q", e.Error)
+			}
+			got := []any{e.Response.StatusCode, e.Response.ReasonPhrase, e.Response.Content}
+			want := []any{tt.wantStatus, tt.wantPhrase, tt.wantContent}
+			if tt.wantContent == "" {
+				got = got[:2]
+				want = want[:2]
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("response status, phrase, content (-want +got):\n%s", diff)
+			}
+			if (out.Kind == Success) != (e.Error == "") {
+				t.Errorf("entry error %q for outcome %v", e.Error, out.Kind)
+			}
+		})
+	}
+	if n := len(redirected.got()); n != 0 {
+		t.Errorf("redirect target got %d requests, want 0", n)
+	}
+}
+
+func TestSendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	_, srv := newCapture(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL + "/secretpath", Status: rule.Enabled}
+	e, out := newTestSender(SenderParams{Timeout: 50 * time.Millisecond}).Send(context.Background(), hook, testJob())
+	if diff := cmp.Diff(Outcome{Kind: Retry, Reason: ReasonTimeout}, out); diff != "" {
+		t.Errorf("outcome (-want +got):\n%s", diff)
+	}
+	if e.Response != nil {
+		t.Errorf("entry has a response %+v, want none", e.Response)
+	}
+	want := "no answer from http://" + srv.Listener.Addr().String() + "/… within 50ms"
+	if e.Error != want {
+		t.Errorf("entry error %q, want %q", e.Error, want)
+	}
+}
+
+func TestSendNetworkErrorMasksURI(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: "http://" + addr + "/services/secretpath", Status: rule.Enabled}
+	e, out := newTestSender(SenderParams{}).Send(context.Background(), hook, testJob())
+	if diff := cmp.Diff(Outcome{Kind: Retry, Reason: ReasonNetwork}, out); diff != "" {
+		t.Errorf("outcome (-want +got):\n%s", diff)
+	}
+	if e.Error == "" || strings.Contains(e.Error, "secretpath") {
+		t.Errorf("entry error %q, want one that does not show the URI's path", e.Error)
+	}
+}
+
+func TestSendGivesUp(t *testing.T) {
+	c, srv := newCapture(t, ok)
+	tests := []struct {
+		name   string
+		hook   rule.Webhook
+		deny   []string
+		reason string
+	}{
+		{name: "denied network", hook: rule.Webhook{URI: srv.URL}, deny: []string{"127.0.0.0/8", "::1"}, reason: ReasonDenied},
+		{name: "URI that does not parse", hook: rule.Webhook{URI: "http://exa mple.com/secretpath"}, reason: ReasonInvalidRequest},
+		{name: "secret that does not decode", hook: rule.Webhook{URI: srv.URL, Secret: "whsec_short"}, reason: ReasonInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			deny, err := ParseNetworks(tt.deny)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hook := tt.hook
+			hook.ID, hook.Name, hook.Status = "wh-1", "myhook01", rule.Enabled
+			e, out := newTestSender(SenderParams{DenyNetworks: deny}).Send(context.Background(), &hook, testJob())
+			if diff := cmp.Diff(Outcome{Kind: GiveUp, Reason: tt.reason}, out); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s (error %q)", diff, e.Error)
+			}
+			if e.Error == "" || strings.Contains(e.Error, "secretpath") {
+				t.Errorf("entry error %q, want one that does not show the URI's path", e.Error)
+			}
+		})
+	}
+	if n := len(c.got()); n != 0 {
+		t.Errorf("server got %d requests, want 0", n)
+	}
+}
+
+func TestParseNetworks(t *testing.T) {
+	got, err := ParseNetworks([]string{"169.254.0.0/16", "fe80::/10", "100.100.100.200", "10.1.2.3/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{
+		netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("fe80::/10"),
+		netip.MustParsePrefix("100.100.100.200/32"), netip.MustParsePrefix("10.0.0.0/8"),
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("ParseNetworks (-want +got):\n%s", diff)
+	}
+	if _, err := ParseNetworks([]string{"10.0.0.0/33"}); err == nil || !strings.Contains(err.Error(), `"10.0.0.0/33"`) {
+		t.Errorf("ParseNetworks(10.0.0.0/33) error %v, want one naming the network", err)
+	}
+}
+
+func TestSendTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(ok))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	tests := []struct {
+		name     string
+		tls      *tls.Config
+		insecure bool
+		want     Outcome
+	}{
+		{name: "unknown CA fails", want: Outcome{Kind: Retry, Reason: ReasonTLS}},
+		{name: "insecureSkipVerify webhook succeeds", insecure: true, want: Outcome{Kind: Success, Reason: ReasonOK}},
+		{name: "CA added for all succeeds", tls: &tls.Config{RootCAs: pool}, want: Outcome{Kind: Success, Reason: ReasonOK}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Enabled, InsecureSkipVerify: tt.insecure}
+			e, out := newTestSender(SenderParams{TLS: tt.tls}).Send(context.Background(), hook, testJob())
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s (error %q)", diff, e.Error)
+			}
+		})
+	}
+}
+
+func TestPing(t *testing.T) {
+	c, srv := newCapture(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	hook := &rule.Webhook{
+		ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Disabled, Format: rule.ACR,
+		Headers: map[string]string{"Authorization": "Bearer s3cret-token"}, Secret: secretA,
+	}
+	s := newTestSender(SenderParams{NewID: func() string { return "ping-id" }})
+	e, err := s.Ping(context.Background(), hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := c.got()
+	if len(reqs) != 1 {
+		t.Fatalf("server got %d requests, want 1 (a disabled webhook is pinged too)", len(reqs))
+	}
+	r := reqs[0]
+	var body map[string]any
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatalf("ping body %q: %v", r.body, err)
+	}
+	wantBody := map[string]any{"id": "ping-id", "action": "ping", "timestamp": fixedNow.Format(time.RFC3339Nano)}
+	if diff := cmp.Diff(wantBody, body); diff != "" {
+		t.Errorf("ping body (-want +got):\n%s", diff)
+	}
+	gotHeaders := map[string]string{}
+	for _, k := range []string{"Authorization", "X-Regwebhook-Event", "X-Regwebhook-Delivery", "Webhook-Id"} {
+		gotHeaders[k] = r.header.Get(k)
+	}
+	wantHeaders := map[string]string{"Authorization": "Bearer s3cret-token", "X-Regwebhook-Event": "ping",
+		"X-Regwebhook-Delivery": "ping-id", "Webhook-Id": "ping-id"}
+	if diff := cmp.Diff(wantHeaders, gotHeaders); diff != "" {
+		t.Errorf("ping headers (-want +got):\n%s", diff)
+	}
+	if !verify(t, r.header, r.body, secretA) {
+		t.Errorf("ping signature does not verify")
+	}
+	got := []any{e.ID, e.WebhookID, e.Action, e.Attempt, e.Request.Headers["Authorization"], e.Response.StatusCode, e.Error}
+	want := []any{"ping-id", "wh-1", "ping", 1, "***", 204, ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ping entry id, webhook, action, attempt, masked header, status, error (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,133 @@
+package deliver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// storeTimeout bounds one store call of a worker or of the scheduler.
+const storeTimeout = 30 * time.Second
+
+// resultKind is how a leased job ended, as the scheduler sees it.
+type resultKind int
+
+const (
+	// delivered: the webhook answered 2xx.
+	delivered resultKind = iota + 1
+	// failed: the attempt failed (whether or not the job is dead).
+	failed
+	// released: the job went back to the queue untried (its webhook is gone
+	// or disabled, or the process is stopping).
+	released
+)
+
+// result is what a worker tells the scheduler when its job ends.
+type result struct {
+	webhookID string
+	kind      resultKind
+	pause     time.Time // failed with Retry-After: the webhook waits until then
+	due       time.Time // failed and queued again: when the job is due
+}
+
+// deliver makes one attempt of a leased job and records it in the store. ctx
+// is cancelled only when shutdown's grace has run out: a request it cuts is
+// not an attempt, and the job is released.
+func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
+	r := result{webhookID: l.WebhookID, kind: released}
+	log := d.log.WithFields(logrus.Fields{"delivery": l.ID, "webhookId": l.WebhookID, "attempt": l.Attempts})
+	var hook *rule.Webhook
+	if set := d.hooks(); set != nil {
+		hook, _ = set.ByID(l.WebhookID)
+	}
+	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
+		d.release(ctx, log, l)
+		return r
+	}
+	log = log.WithField("webhook", hook.Name)
+
+	start := d.now()
+	entry, out := d.sender.Send(ctx, hook, l.Job)
+	if ctx.Err() != nil && entry.Response == nil {
+		d.release(ctx, log, l)
+		return r
+	}
+	now := d.now()
+	d.metrics.deliveries.WithLabelValues(hook.Name, out.Reason).Inc()
+	d.metrics.latency.Observe(now.Sub(start).Seconds())
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if out.Kind == Success {
+		r.kind = delivered
+		if err := d.queue.Ack(sctx, l, entry); err != nil {
+			d.storeError(log, "ack", err)
+			return r
+		}
+		log.Debug("delivered")
+		return r
+	}
+
+	r.kind = failed
+	f := store.Failure{
+		Now:         now,
+		MaxAttempts: d.retry.MaxAttempts,
+		MaxAge:      d.retry.MaxAge,
+		Error:       entry.Error,
+		Entry:       entry,
+	}
+	switch out.Kind {
+	case Pause:
+		f.Due = minTime(out.Until, now.Add(d.retry.Max))
+		r.pause = f.Due
+	case GiveUp:
+		f.Due = now
+		f.MaxAttempts = max(1, l.Attempts)
+	default:
+		f.Due = now.Add(d.backoff.Delay(l.Attempts))
+	}
+	log = log.WithField("reason", out.Reason)
+	dead, err := d.queue.Fail(sctx, l, f)
+	switch {
+	case err != nil:
+		d.storeError(log, "fail", err)
+	case dead:
+		log.WithField("error", entry.Error).Warn("delivery moved to dead letters")
+	default:
+		r.due = f.Due
+		log.WithField("due", f.Due).Debug("delivery failed; will retry")
+	}
+	return r
+}
+
+// minTime is the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (d *Dispatcher) release(ctx context.Context, log logrus.FieldLogger, l store.Lease) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if err := d.queue.Release(sctx, l); err != nil {
+		d.storeError(log, "release", err)
+	}
+}
+
+// storeError logs a failed store call of a worker. A lost lease means another
+// worker owns the job now: nothing to do. Otherwise the job stays leased
+// until its lease runs out, and is then delivered again.
+func (d *Dispatcher) storeError(log logrus.FieldLogger, op string, err error) {
+	if errors.Is(err, store.ErrLeaseLost) {
+		log.WithError(err).Debugf("%s: lease lost; the job is someone else's now", op)
+		return
+	}
+	log.WithError(err).Warnf("%s: store call failed; the job returns when its lease runs out", op)
+}
