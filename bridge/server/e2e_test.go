@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-cmp/cmp"
 	"github.com/sirupsen/logrus"
 
@@ -219,5 +221,33 @@ func TestRoutes(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
+	}
+}
+
+// The example registry config parses as the registry reads it, and its
+// endpoint is regwebhook's receiver at the default address, with a token.
+func TestExampleRegistryConfig(t *testing.T) {
+	f, err := os.Open("../../examples/registry-config.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := configuration.Parse(f)
+	if err != nil {
+		t.Fatalf("the registry refuses examples/registry-config.yml: %v", err)
+	}
+	if n := len(cfg.Notifications.Endpoints); n != 1 {
+		t.Fatalf("%d notification endpoints, want 1", n)
+	}
+	ep := cfg.Notifications.Endpoints[0]
+	_, port, _ := strings.Cut(config.Default().HTTP.Addr, ":")
+	if want := "http://127.0.0.1:" + port + "/v1/notifications"; ep.URL != want {
+		t.Errorf("endpoint url %q, want %q", ep.URL, want)
+	}
+	if got := ep.Headers.Get("Authorization"); !strings.HasPrefix(got, "Bearer ") {
+		t.Errorf("endpoint sends Authorization %q, want a bearer token", got)
+	}
+	if !cfg.Storage["delete"]["enabled"].(bool) {
+		t.Error("deletes are not enabled: no delete webhooks would ever fire")
 	}
 }
