@@ -65,10 +65,13 @@ func (m *Manager) Load(ctx context.Context, fromConfig []*rule.Webhook) error {
 	for _, w := range all {
 		apiNames[w.Name] = true
 	}
+	// Check everything before writing anything: a refused file changes nothing.
 	for _, c := range fromConfig {
 		if apiNames[c.Name] {
 			return fmt.Errorf("webhook %q is in the config file and was also made through the API; delete one of them", c.Name)
 		}
+	}
+	for _, c := range fromConfig {
 		w := *c
 		w.Source = rule.FromConfig
 		if prev, ok := old[w.Name]; ok {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +21,7 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Work with the config file",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError{fmt.Errorf("config needs a subcommand: %s", useLine(cmd.Commands()[0]))}
 		},
@@ -31,7 +30,7 @@ func newConfigCmd() *cobra.Command {
 		Use:   "check FILE",
 		Short: "Check a config file; print what is wrong with line numbers",
 		Long:  configCheckLong,
-		Args:  usageArgs(cobra.ExactArgs(1)),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := config.Load(args[0], os.LookupEnv); err != nil {
 				return err
@@ -41,19 +40,4 @@ func newConfigCmd() *cobra.Command {
 		},
 	})
 	return cmd
-}
-
-// usageArgs makes an argument check's error a usage error (exit status 2).
-func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := check(cmd, args); err != nil {
-			return usageError{fmt.Errorf("%w; usage: %s", err, useLine(cmd))}
-		}
-		return nil
-	}
-}
-
-// useLine is the command's usage line without cobra's " [flags]".
-func useLine(cmd *cobra.Command) string {
-	return strings.TrimSuffix(cmd.UseLine(), " [flags]")
 }

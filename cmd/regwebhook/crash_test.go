@@ -2,14 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,67 +14,6 @@ import (
 	"github.com/regwebhook/regwebhook/internal/fixtures"
 	"github.com/regwebhook/regwebhook/internal/hooktest"
 )
-
-// process is regwebhook serve running as a child process.
-type process struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *bytes.Buffer
-}
-
-// freeAddr returns a loopback address no one listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startServe runs `regwebhook serve --config cfg` and waits for /readyz.
-func startServe(t *testing.T, cfg, addr string) *process {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--config", cfg)
-	cmd.Env = append(os.Environ(), "REGWEBHOOK_TEST_MAIN=1")
-	p := &process{cmd: cmd, addr: addr, logs: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("regwebhook did not become ready on %s: %v\n%s", addr, err, p.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// envelope is a captured manifest push with its event id and tag made unique.
-func envelope(t *testing.T, template []byte, n int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, template); err != nil {
-		t.Fatal(err)
-	}
-	s := strings.ReplaceAll(b.String(), "01a218ff-f893-73b4-a099-3f5c0c3fff2b", fmt.Sprintf("crash-event-%05d", n))
-	return []byte(strings.ReplaceAll(s, `"tag":"v1"`, fmt.Sprintf(`"tag":"t%d"`, n)))
-}
 
 // Killed with SIGKILL while jobs are leased and many are queued, then
 // restarted on the same data directory, regwebhook delivers every (event,

@@ -51,9 +51,16 @@ func newRootCmd() *cobra.Command {
 		Short:         "Webhooks for a self-hosted Docker Distribution registry",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runnable, so that cobra checks its arguments (an unknown command)
+		// with usageArgs instead of failing in its own way.
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w; usage: %s", err, useLine(cmd))}
+	})
 	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd())
+	root.InitDefaultCompletionCmd()
+	usageChecks(root)
 	return root
 }
 
@@ -66,4 +73,53 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "regwebhook", version)
 		},
 	}
+}
+
+// usageChecks makes every bad command line under cmd exit 2, whoever wrote
+// the command: each argument check is wrapped in usageArgs (no check means
+// no arguments, so an unknown subcommand is caught), and a command that only
+// groups others says it needs one of them instead of printing help.
+func usageChecks(cmd *cobra.Command) {
+	check := cmd.Args
+	if check == nil {
+		check = cobra.NoArgs
+	}
+	cmd.Args = usageArgs(check)
+	if !cmd.Runnable() && cmd.HasSubCommands() {
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			var names []string
+			for _, c := range cmd.Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, c.Name())
+				}
+			}
+			return usageError{fmt.Errorf("%s needs a subcommand: %s", cmd.Name(), strings.Join(names, ", "))}
+		}
+	}
+	for _, c := range cmd.Commands() {
+		usageChecks(c)
+	}
+}
+
+// usageArgs makes an argument check's error a usage error (exit status 2)
+// that shows the command's usage line. A check that already returns a
+// usageError is left as it is.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		err := check(cmd, args)
+		var ue usageError
+		if err == nil || errors.As(err, &ue) {
+			return err
+		}
+		return usageError{fmt.Errorf("%w; usage: %s", err, useLine(cmd))}
+	}
+}
+
+// useLine is the command's usage line without cobra's " [flags]"; the
+// root's says that it takes a command.
+func useLine(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name() + " COMMAND"
+	}
+	return strings.TrimSuffix(cmd.UseLine(), " [flags]")
 }

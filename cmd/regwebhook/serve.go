@@ -55,15 +55,21 @@ func serve(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	// Take SIGHUP before starting: its default action would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, server.Params{Config: cfg, Log: log, Version: version})
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// The first signal starts a graceful shutdown; a second ends the process.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	go func() {
 		for range hup {
 			reload(ctx, srv, path, log)
