@@ -1,0 +1,31 @@
+package history
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMaskURI(t *testing.T) {
+	for uri, want := range map[string]string{
+		"https://hooks.slack.com/services/T000/B000/XXXX": "https://hooks.slack.com/…",
+		"http://ci.example.com:8080/hook?token=s3cret":    "http://ci.example.com:8080/…",
+		"http://ci.example.com":                           "http://ci.example.com",
+		"http://ci.example.com/":                          "http://ci.example.com/…",
+		"not a url":                                       "***",
+	} {
+		if got := MaskURI(uri); got != want {
+			t.Errorf("MaskURI(%q) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	h := http.Header{"Authorization": {"Bearer s3cret"}, "X-Env": {"a", "b"}, "Content-Type": {"application/json"}}
+	got := Headers(h, map[string]bool{"Authorization": true})
+	want := map[string]string{"Authorization": "***", "X-Env": "a, b", "Content-Type": "application/json"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
