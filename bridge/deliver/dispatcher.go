@@ -66,6 +66,10 @@ type Params struct {
 	Log logrus.FieldLogger
 	// Registerer takes the metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// StoreErrors counts failed store calls by op (label "op": lease, ack,
+	// fail, release, maintain). The caller registers it, and may share it
+	// with other components; nil: not counted.
+	StoreErrors *prometheus.CounterVec
 	// MaintainEvery is how often expired leases are reclaimed and old jobs
 	// dead-lettered; default 1s.
 	MaintainEvery time.Duration
@@ -169,7 +173,7 @@ func New(p Params) *Dispatcher {
 			return rnd()
 		}},
 		log:           p.Log,
-		metrics:       newMetrics(p.Registerer, p.Log),
+		metrics:       newMetrics(p.Registerer, p.Log, p.StoreErrors),
 		maintainEvery: p.MaintainEvery,
 		pollEvery:     p.PollEvery,
 		grace:         p.ShutdownGrace,
@@ -379,10 +383,12 @@ func (d *Dispatcher) maintain(ctx context.Context, now time.Time) {
 	m, err := d.queue.Maintain(mctx, now, d.retry.MaxAge)
 	if err != nil {
 		if ctx.Err() == nil {
+			d.metrics.storeError("maintain")
 			d.log.WithError(err).Warn("deliver: queue maintenance failed")
 		}
 		return
 	}
+	d.metrics.dead.WithLabelValues(deadExpired).Add(float64(m.Expired))
 	if m.Reclaimed > 0 || m.Expired > 0 {
 		d.log.WithFields(logrus.Fields{"reclaimed": m.Reclaimed, "expired": m.Expired}).Info("deliver: queue maintained")
 	}
@@ -394,6 +400,7 @@ func (d *Dispatcher) maintain(ctx context.Context, now time.Time) {
 // storeFailed backs leasing off, from 100ms doubling to 5s, after a store
 // error.
 func (d *Dispatcher) storeFailed(now time.Time, op string, err error) {
+	d.metrics.storeError(op)
 	d.storeDelay = min(max(2*d.storeDelay, 100*time.Millisecond), 5*time.Second)
 	d.storeRetryAt = now.Add(d.storeDelay)
 	d.log.WithError(err).WithField("retryIn", d.storeDelay).Warnf("deliver: %s failed", op)

@@ -7,15 +7,27 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// metrics of deliveries: attempts by webhook and outcome reason, and how
-// long they took.
+// metrics of deliveries: attempts by webhook and outcome reason, how long
+// they took, the jobs that went to dead letters, and failed store calls.
 type metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
+	dead       *prometheus.CounterVec
+	// storeErrors is registered by whoever passed it (Params.StoreErrors);
+	// nil: not counted.
+	storeErrors *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger) *metrics {
+// Causes of a job's move to the dead letters, the label of
+// regwebhook_dead_letters_total.
+const (
+	deadFailed  = "failed"  // its last attempt failed, and no attempts or age were left
+	deadExpired = "expired" // it waited in the queue past delivery.retry.maxage
+)
+
+func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *prometheus.CounterVec) *metrics {
 	m := &metrics{
+		storeErrors: storeErrors,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regwebhook_deliveries_total",
 			Help: "Delivery attempts by webhook name and outcome (ok, status_5xx, timeout, ...).",
@@ -25,13 +37,28 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger) *metrics {
 			Help:    "Time from sending a delivery request to reading its response.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regwebhook_dead_letters_total",
+			Help: "Jobs moved to dead letters by cause: failed (out of attempts or age after a failed attempt), expired (waited in the queue past maxage).",
+		}, []string{"cause"}),
 	}
 	if reg == nil {
 		return m
 	}
 	m.deliveries = register(reg, log, m.deliveries)
 	m.latency = register(reg, log, m.latency)
+	m.dead = register(reg, log, m.dead)
+	// Both causes start at 0, so that an alert on increase() sees the first.
+	m.dead.WithLabelValues(deadFailed)
+	m.dead.WithLabelValues(deadExpired)
 	return m
+}
+
+// storeError counts a failed store call.
+func (m *metrics) storeError(op string) {
+	if m.storeErrors != nil {
+		m.storeErrors.WithLabelValues(op).Inc()
+	}
 }
 
 // register registers c, or returns the collector already registered under

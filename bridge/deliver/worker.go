@@ -40,7 +40,9 @@ type result struct {
 // not an attempt, and the job is released.
 func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	r := result{webhookID: l.WebhookID, kind: released}
-	log := d.log.WithFields(logrus.Fields{"delivery": l.ID, "webhookId": l.WebhookID, "attempt": l.Attempts})
+	// Every line about a delivery names it (delivery id, the registry's event
+	// id) and its webhook (id, and name once known); never a header value.
+	log := d.log.WithFields(logrus.Fields{"delivery": l.ID, "event": l.EventID, "webhookId": l.WebhookID, "attempt": l.Attempts})
 	var hook *rule.Webhook
 	if set := d.hooks(); set != nil {
 		hook, _ = set.ByID(l.WebhookID)
@@ -97,6 +99,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	case err != nil:
 		d.storeError(log, "fail", err)
 	case dead:
+		d.metrics.dead.WithLabelValues(deadFailed).Inc()
 		log.WithField("error", entry.Error).Warn("delivery moved to dead letters")
 	default:
 		r.due = f.Due
@@ -129,5 +132,6 @@ func (d *Dispatcher) storeError(log logrus.FieldLogger, op string, err error) {
 		log.WithError(err).Debugf("%s: lease lost; the job is someone else's now", op)
 		return
 	}
+	d.metrics.storeError(op)
 	log.WithError(err).Warnf("%s: store call failed; the job returns when its lease runs out", op)
 }

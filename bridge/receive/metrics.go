@@ -26,6 +26,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Notification requests refused, by error code.",
 		}, []string{"code"}),
 	}
+	// Refusals start at 0, so that an alert on increase() sees the first one
+	// (a registry with the wrong token, a store that is down).
+	for _, code := range []string{"unauthorized", "unavailable", "unsupported_media_type", "too_large", "invalid", "method_not_allowed"} {
+		m.rejected.WithLabelValues(code)
+	}
 	if reg != nil {
 		reg.MustRegister(m.received, m.dropped, m.rejected)
 	}

@@ -43,6 +43,10 @@ type Params struct {
 	Now        func() time.Time
 	Log        logrus.FieldLogger
 	Registerer prometheus.Registerer // nil: no metrics
+	// StoreErrors counts failed store calls by op (label "op"); an envelope
+	// not committed is op "ingest". It is registered by the caller, who
+	// shares it with other components. nil: not counted.
+	StoreErrors *prometheus.CounterVec
 }
 
 // Handler serves POST /v1/notifications.
@@ -107,6 +111,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.commit(r.Context(), raws)
 	if err != nil {
+		if h.p.StoreErrors != nil {
+			h.p.StoreErrors.WithLabelValues("ingest").Inc()
+		}
 		h.p.Log.WithError(err).Error("notification not stored; the registry will retry it")
 		h.reject(w, r, http.StatusServiceUnavailable, "unavailable", "store unavailable, retry later")
 		return

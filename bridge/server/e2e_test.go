@@ -178,6 +178,38 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("delivered to %s", r.Path)
 		}
 	}
+	metrics := scrape(t, srv)
+	for _, line := range []string{
+		`regwebhook_events_received_total{action="push"} 7`,
+		`regwebhook_events_received_total{action="delete"} 4`,
+		`regwebhook_events_received_total{action="pull"} 1`,
+		`regwebhook_deliveries_total{outcome="ok",webhook="appv1only"} 2`,
+		`regwebhook_deliveries_total{outcome="ok",webhook="everything"} 11`,
+		`regwebhook_queue_jobs{state="ready"} 0`,
+		`regwebhook_queue_jobs{state="dead"} 0`,
+	} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	if !strings.Contains(metrics, `regwebhook_events_dropped_total{reason="blob"}`) {
+		t.Error("/metrics does not count the dropped blob events")
+	}
+}
+
+// scrape returns the server's /metrics text.
+func scrape(t *testing.T, srv *server.Server) string {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // waitQueueEmpty waits until the server reports no job ready, delayed or

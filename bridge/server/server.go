@@ -21,11 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/regwebhook/regwebhook/bridge/api"
 	"github.com/regwebhook/regwebhook/bridge/deliver"
 	"github.com/regwebhook/regwebhook/bridge/receive"
 	"github.com/regwebhook/regwebhook/bridge/rule"
 	"github.com/regwebhook/regwebhook/bridge/store"
+	redisstore "github.com/regwebhook/regwebhook/bridge/store/redis"
 	"github.com/regwebhook/regwebhook/bridge/store/sqlite"
+	"github.com/regwebhook/regwebhook/bridge/ui"
 	"github.com/regwebhook/regwebhook/bridge/webhooks"
 	"github.com/regwebhook/regwebhook/config"
 )
@@ -59,7 +62,7 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	if s.store, err = openStore(ctx, cfg); err != nil {
+	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
 		return nil, err
 	}
 	s.hooks = webhooks.New(s.store)
@@ -67,7 +70,15 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	storeErrors := newStoreErrors()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		storeErrors, newDepthCollector(s.store, storeErrors))
+	if w, ok := s.store.(warner); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "regwebhook_store_persistence_warnings",
+			Help: "Problems with the store's persistence settings found at start (redis: AOF off, maxmemory-policy not noeviction); /readyz lists them.",
+		}, func() float64 { return float64(len(w.Warnings())) }))
+	}
 
 	clientTLS, err := deliveryTLS(cfg.Delivery.TLS.CAFile)
 	if err != nil {
@@ -77,10 +88,11 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery.denynetworks: %w", err)
 	}
+	sender := deliver.NewSender(deliver.SenderParams{Version: p.Version, Timeout: cfg.Delivery.Timeout, TLS: clientTLS, DenyNetworks: deny})
 	s.disp = deliver.New(deliver.Params{
 		Queue:      s.store,
 		Hooks:      s.hooks.Current,
-		Sender:     deliver.NewSender(deliver.SenderParams{Version: p.Version, Timeout: cfg.Delivery.Timeout, TLS: clientTLS, DenyNetworks: deny}),
+		Sender:     sender,
 		Workers:    cfg.Delivery.Workers,
 		PerWebhook: cfg.Delivery.PerWebhook,
 		Lease:      cfg.Delivery.Lease,
@@ -93,6 +105,7 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 		ShutdownGrace: cfg.HTTP.ShutdownGrace,
 		Log:           s.log.WithField("component", "deliver"),
 		Registerer:    reg,
+		StoreErrors:   storeErrors,
 	})
 	recv := receive.New(receive.Params{
 		Store:        s.store,
@@ -103,6 +116,7 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 		Wake:         s.disp.Wake,
 		Log:          s.log.WithField("component", "receive"),
 		Registerer:   reg,
+		StoreErrors:  storeErrors,
 	})
 
 	r := mux.NewRouter()
@@ -113,6 +127,25 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	})
 	r.HandleFunc("/readyz", s.ready)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// A store without redeliveries (while one is being written) still serves
+	// the rest of the API; those calls answer 503.
+	redeliveries, _ := s.store.(store.Redeliveries)
+	r.PathPrefix(api.Prefix).Handler(api.New(api.Params{
+		Hooks:        s.hooks,
+		Records:      s.store,
+		Redeliveries: redeliveries,
+		Pinger:       sender,
+		Token:        cfg.Admin.Token,
+		Wake:         s.disp.Wake,
+		Log:          s.log.WithField("component", "api"),
+	}))
+	// The page's files are public and hold no data; it calls the API above.
+	page, err := ui.New()
+	if err != nil {
+		return nil, err
+	}
+	r.Handle("/ui", page) // redirects to /ui/
+	r.PathPrefix(ui.Prefix).Handler(page)
 	s.http = &http.Server{
 		Handler:           r,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -123,7 +156,11 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+// warner is a store whose persistence settings may lose what it committed
+// (redis); its warnings go to the log, /readyz and /metrics.
+type warner interface{ Warnings() []string }
+
+func openStore(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (store.Store, error) {
 	limits := store.Limits{History: cfg.History.PerWebhook, DeadLetters: cfg.History.DeadLetters}
 	switch cfg.Store.Driver {
 	case "embedded", "":
@@ -132,8 +169,19 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 			return nil, fmt.Errorf("open embedded store in %s: %w", cfg.Store.Embedded.Path, err)
 		}
 		return st, nil
+	case "redis":
+		r := cfg.Store.Redis
+		st, err := redisstore.Open(ctx, redisstore.Options{Addr: r.Addr, Password: r.Password, DB: r.DB, Prefix: r.Prefix,
+			TLS: r.TLS, CAFile: r.CAFile, Strict: r.Strict, Limits: limits})
+		if err != nil {
+			return nil, err // it names the address, without a password
+		}
+		for _, w := range st.Warnings() {
+			log.WithField("store", "redis").Warn(w + " (store.redis.strict: true refuses to start instead)")
+		}
+		return st, nil
 	}
-	return nil, fmt.Errorf("store.driver %q is not supported yet", cfg.Store.Driver)
+	return nil, fmt.Errorf("store.driver %q is not supported", cfg.Store.Driver)
 }
 
 func deliveryTLS(caFile string) (*tls.Config, error) {
@@ -173,6 +221,16 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopDisp()
 	dispDone := make(chan error, 1)
 	go func() { dispDone <- s.disp.Run(dispCtx) }()
+	// A store shared with other processes: follow their webhook changes.
+	watchDone := make(chan struct{})
+	if shared, ok := s.store.(store.Shared); ok {
+		go func() {
+			defer close(watchDone)
+			s.hooks.Watch(dispCtx, webhooks.WatchParams{Store: shared, Log: s.log.WithField("component", "webhooks")})
+		}()
+	} else {
+		close(watchDone)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() {
@@ -205,6 +263,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if e := <-dispDone; e != nil && err == nil && !errors.Is(e, context.Canceled) {
 		err = e
 	}
+	<-watchDone
 	return err
 }
 
@@ -229,7 +288,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": s.cfg.Store.Driver})
+	body := map[string]any{"status": "ok", "store": s.cfg.Store.Driver}
+	if wr, ok := s.store.(warner); ok && len(wr.Warnings()) > 0 {
+		body["warnings"] = wr.Warnings()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

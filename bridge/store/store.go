@@ -180,3 +180,15 @@ type Store interface {
 	// Close releases the store. It is safe to call twice.
 	Close() error
 }
+
+// Shared is implemented by a store that several regwebhook processes use at
+// once (redis): what one of them changes, the others must learn.
+type Shared interface {
+	// WebhooksVersion returns a value that changes whenever any process
+	// creates, updates or deletes a webhook. Its value means nothing else.
+	WebhooksVersion(ctx context.Context) (string, error)
+	// Announce records hash as this process's digest of its config-file
+	// webhooks at now, and returns the digest of every process that announced
+	// one lately (this one included), by process.
+	Announce(ctx context.Context, hash string, now time.Time) (map[string]string, error)
+}

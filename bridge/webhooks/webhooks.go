@@ -4,6 +4,7 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
 // Store keeps webhooks durably.
@@ -28,6 +30,8 @@ type Manager struct {
 	store Store
 	mu    sync.Mutex // serializes changes
 	cur   atomic.Pointer[rule.Set]
+	// configHash digests the config file's webhooks last loaded, for Watch.
+	configHash atomic.Pointer[string]
 }
 
 // New returns a Manager with no webhooks; call Load.
@@ -45,9 +49,28 @@ func (m *Manager) Current() *rule.Set { return m.cur.Load() }
 // webhook keeps the id it had under the same name, so its queued jobs and
 // history stay; one gone from the file is deleted with its jobs; a new one
 // gets a new id. fromConfig must be valid (config.Load checks it).
+//
+// Processes that share a store may load at once: when another one changed
+// the same webhooks meanwhile (a create conflicts, an update or delete finds
+// nothing), Load reads the store again and starts over, a few times.
 func (m *Manager) Load(ctx context.Context, fromConfig []*rule.Webhook) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for attempt := 1; ; attempt++ {
+		err := m.load(ctx, fromConfig)
+		if err == nil {
+			hash := configHash(fromConfig)
+			m.configHash.Store(&hash)
+			return nil
+		}
+		if attempt == 5 || !(errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound)) {
+			return err
+		}
+	}
+}
+
+// load is one try of Load, with mu held.
+func (m *Manager) load(ctx context.Context, fromConfig []*rule.Webhook) error {
 	kept, err := m.store.Webhooks(ctx)
 	if err != nil {
 		return fmt.Errorf("load webhooks: %w", err)

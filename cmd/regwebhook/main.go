@@ -58,7 +58,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; usage: %s", err, useLine(cmd))}
 	})
-	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newConfigCmd(), newVersionCmd(), newWebhookCmd(), newHealthCmd())
 	root.InitDefaultCompletionCmd()
 	usageChecks(root)
 	return root

@@ -1,0 +1,247 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// maxIngestAttempts bounds how often Ingest runs fn when concurrent ingests
+// keep changing what it read. Each conflict means another one committed, so
+// this is reached only under a storm of copies of one envelope; the error
+// is then ErrUnavailable and the registry sends the envelope again.
+const maxIngestAttempts = 50
+
+// Ingest runs fn, then commits what it wrote with one script that first
+// checks that everything fn read still reads the same (optimistic
+// concurrency): if so the writes apply at once, in order; if not nothing is
+// written and fn runs again on the new state. Concurrent copies of one
+// envelope therefore commit once: the first to commit marks the event ids,
+// and the others' reads of those marks no longer hold.
+//
+// fn's reads see its own writes. fn's error is returned as it is.
+func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		tx := &ingestTx{s: s}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		ok, err := tx.commit(ctx)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		if attempt == maxIngestAttempts {
+			return fmt.Errorf("ingest: %w: %d attempts conflicted with concurrent ingests", store.ErrUnavailable, attempt)
+		}
+		// A little jitter, so that the same transactions do not meet again.
+		pause := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return fmt.Errorf("ingest: %w: %w", store.ErrUnavailable, ctx.Err())
+		case <-pause.C:
+		}
+	}
+}
+
+// ingestTx is the store.Tx of one run of Ingest's fn: the reads it made with
+// their answers, the writes it buffered, and those writes' effect on what it
+// reads next.
+type ingestTx struct {
+	s      *Store
+	reads  []any // kind, a, b, answer; per read
+	writes []any // op and its values; per write, as commitScript takes them
+
+	seen      map[string]bool
+	manifests map[repoKey]*string // media type; nil: deleted
+	tags      map[repoKey]*tagRef // nil: deleted
+}
+
+var _ store.Tx = (*ingestTx)(nil)
+
+// repoKey is a digest or a tag of a repository.
+type repoKey struct{ repo, name string }
+
+// tagRef is the manifest a tag points at.
+type tagRef struct{ digest, mediaType string }
+
+// read asks Redis, and remembers the answer for commit to check.
+func (t *ingestTx) read(ctx context.Context, kind, a, b string) (string, error) {
+	ans, err := t.s.run(ctx, readScript, nil, kind, a, b).Text()
+	if err != nil {
+		return "", classify(err)
+	}
+	t.reads = append(t.reads, kind, a, b, ans)
+	return ans, nil
+}
+
+// commit runs commitScript; false when a read no longer holds. A run that
+// wrote nothing and read once needs no check: that one read was the state.
+func (t *ingestTx) commit(ctx context.Context) (bool, error) {
+	nreads := len(t.reads) / 4
+	if len(t.writes) == 0 && nreads <= 1 {
+		return true, nil
+	}
+	args := make([]any, 0, 1+len(t.reads)+len(t.writes))
+	args = append(append(append(args, nreads), t.reads...), t.writes...)
+	n, err := t.s.run(ctx, commitScript, t.s.keys("queued", "created"), args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("commit: %w", classify(err))
+	}
+	return n == 1, nil
+}
+
+// Seen reports whether eventID is marked, by this transaction or before it
+// and not yet expired.
+func (t *ingestTx) Seen(ctx context.Context, eventID string) (bool, error) {
+	if t.seen[eventID] {
+		return true, nil
+	}
+	ans, err := t.read(ctx, "S", eventID, "")
+	if err != nil {
+		return false, fmt.Errorf("check event %q seen: %w", eventID, err)
+	}
+	return ans == "1", nil
+}
+
+// MarkSeen marks eventID until until (Redis forgets it then by itself).
+func (t *ingestTx) MarkSeen(_ context.Context, eventID string, until time.Time) error {
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	t.seen[eventID] = true
+	ms := max(until.UnixMilli(), 1)
+	t.writes = append(t.writes, "seen", eventID, strconv.FormatInt(ms, 10))
+	return nil
+}
+
+// Enqueue queues j unless a job with its ID exists (queued or leased) when
+// the transaction commits.
+func (t *ingestTx) Enqueue(_ context.Context, j store.Job) error {
+	t.writes = append(append(t.writes, "job", j.ID), jobArgs(j)...)
+	return nil
+}
+
+// Manifest returns the media type of a manifest the index knows, and the
+// tags that point at it, sorted.
+func (t *ingestTx) Manifest(ctx context.Context, repo, digest string) (mediaType string, tags []string, ok bool, err error) {
+	mine, changed := t.manifests[repoKey{repo, digest}]
+	if changed && mine == nil {
+		return "", nil, false, nil
+	}
+	ans, err := t.read(ctx, "M", repo, digest)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("look up manifest %s@%s: %w", repo, digest, err)
+	}
+	if ans != "" {
+		if mediaType, tags, err = decodeManifest(ans); err != nil {
+			return "", nil, false, fmt.Errorf("look up manifest %s@%s: %w", repo, digest, err)
+		}
+	} else if !changed {
+		return "", nil, false, nil
+	}
+	if changed {
+		mediaType = *mine
+	}
+	// The tags this transaction moved.
+	set := make(map[string]bool, len(tags))
+	for _, tag := range tags {
+		set[tag] = true
+	}
+	for k, ref := range t.tags {
+		if k.repo == repo {
+			set[k.name] = ref != nil && ref.digest == digest
+		}
+	}
+	tags = tags[:0]
+	for tag, on := range set {
+		if on {
+			tags = append(tags, tag)
+		}
+	}
+	sort.Strings(tags)
+	return mediaType, tags, true, nil
+}
+
+// decodeManifest reads read's M answer: "+", the number of tags, each tag,
+// then the media type, one a line (the media type last, as it alone could
+// hold a newline).
+func decodeManifest(ans string) (mediaType string, tags []string, err error) {
+	count, rest, _ := strings.Cut(strings.TrimPrefix(ans, "+"), "\n")
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return "", nil, fmt.Errorf("bad index answer %q", ans)
+	}
+	for range n {
+		var tag string
+		tag, rest, _ = strings.Cut(rest, "\n")
+		tags = append(tags, tag)
+	}
+	return rest, tags, nil
+}
+
+// Tag returns the manifest a tag points at. It answers even after that
+// manifest was deleted, until the tag's own delete.
+func (t *ingestTx) Tag(ctx context.Context, repo, tag string) (digest, mediaType string, ok bool, err error) {
+	if ref, changed := t.tags[repoKey{repo, tag}]; changed {
+		if ref == nil {
+			return "", "", false, nil
+		}
+		return ref.digest, ref.mediaType, true, nil
+	}
+	ans, err := t.read(ctx, "T", repo, tag)
+	if err != nil {
+		return "", "", false, fmt.Errorf("look up tag %s:%s: %w", repo, tag, err)
+	}
+	if ans == "" {
+		return "", "", false, nil
+	}
+	digest, mediaType, _ = strings.Cut(strings.TrimPrefix(ans, "+"), "\n")
+	return digest, mediaType, true, nil
+}
+
+// PutManifest records a manifest and, when tag is not empty, points tag at it.
+func (t *ingestTx) PutManifest(_ context.Context, repo, digest, mediaType, tag string) error {
+	if t.manifests == nil {
+		t.manifests = map[repoKey]*string{}
+	}
+	t.manifests[repoKey{repo, digest}] = &mediaType
+	if tag != "" {
+		t.setTag(repoKey{repo, tag}, &tagRef{digest, mediaType})
+	}
+	t.writes = append(t.writes, "put", repo, digest, mediaType, tag)
+	return nil
+}
+
+// DeleteTag forgets a tag.
+func (t *ingestTx) DeleteTag(_ context.Context, repo, tag string) error {
+	t.setTag(repoKey{repo, tag}, nil)
+	t.writes = append(t.writes, "deltag", repo, tag)
+	return nil
+}
+
+// DeleteManifest forgets a manifest; its tags stay until their own deletes.
+func (t *ingestTx) DeleteManifest(_ context.Context, repo, digest string) error {
+	if t.manifests == nil {
+		t.manifests = map[repoKey]*string{}
+	}
+	t.manifests[repoKey{repo, digest}] = nil
+	t.writes = append(t.writes, "delman", repo, digest)
+	return nil
+}
+
+func (t *ingestTx) setTag(k repoKey, ref *tagRef) {
+	if t.tags == nil {
+		t.tags = map[repoKey]*tagRef{}
+	}
+	t.tags[k] = ref
+}

@@ -1,0 +1,186 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Lease takes, for each webhook of req.Want, up to its count of due queued
+// jobs, oldest due first, and reports when each one's earliest job still
+// queued is due. Due times are compared to the microsecond.
+func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
+	res := store.LeaseResult{Next: map[string]time.Time{}}
+	if len(req.Want) == 0 {
+		return res, nil
+	}
+	ids := make([]string, 0, len(req.Want))
+	for id := range req.Want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	until := req.Now.Add(req.For)
+	args := []any{micros(req.Now), nanos(until), newToken()}
+	for _, id := range ids {
+		args = append(args, id, max(req.Want[id], 0))
+	}
+	v, err := s.run(ctx, leaseScript, s.keys("queued", "leased", "created"), args...).Slice()
+	if err != nil {
+		return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", classify(err))
+	}
+	for _, w := range v {
+		hook, ok := w.([]any)
+		if !ok || len(hook) < 2 {
+			return store.LeaseResult{}, fmt.Errorf("lease jobs: bad answer %v", w)
+		}
+		id, next := str(hook[0]), str(hook[1])
+		if next != "" {
+			if res.Next[id], err = fromNanos(next); err != nil {
+				return store.LeaseResult{}, fmt.Errorf("lease jobs of webhook %q: %w", id, err)
+			}
+		}
+		for _, raw := range hook[2:] {
+			l, err := leaseOf(raw, until)
+			if err != nil {
+				return store.LeaseResult{}, fmt.Errorf("lease jobs of webhook %q: %w", id, err)
+			}
+			res.Leases = append(res.Leases, l)
+		}
+	}
+	return res, nil
+}
+
+// leaseOf reads one job of leaseScript's answer: id, token, jobFields.
+func leaseOf(raw any, until time.Time) (store.Lease, error) {
+	f, ok := raw.([]any)
+	if !ok || len(f) != 11 {
+		return store.Lease{}, fmt.Errorf("bad leased job %v", raw)
+	}
+	j, err := jobOf(str(f[0]), f[2:])
+	if err != nil {
+		return store.Lease{}, err
+	}
+	return store.Lease{Job: j, Token: str(f[1]), Until: until}, nil
+}
+
+// jobOf reads a job's jobFields: webhook, event, action, type, created,
+// redelivery, attempts, due, payload.
+func jobOf(id string, f []any) (store.Job, error) {
+	if len(f) != 9 {
+		return store.Job{}, fmt.Errorf("job %q: %d fields, want 9", id, len(f))
+	}
+	j := store.Job{
+		ID:          id,
+		WebhookID:   str(f[0]),
+		EventID:     str(f[1]),
+		Action:      str(f[2]),
+		ContentType: str(f[3]),
+		Redelivery:  str(f[5]) == "1",
+		Payload:     []byte(str(f[8])),
+	}
+	var err error
+	if j.Created, err = fromNanos(str(f[4])); err != nil {
+		return store.Job{}, fmt.Errorf("job %q created: %w", id, err)
+	}
+	if j.Attempts, err = strconv.Atoi(str(f[6])); err != nil {
+		return store.Job{}, fmt.Errorf("job %q attempts: %w", id, err)
+	}
+	if j.Due, err = fromNanos(str(f[7])); err != nil {
+		return store.Job{}, fmt.Errorf("job %q due: %w", id, err)
+	}
+	return j, nil
+}
+
+// str is a string of a script's answer; nil (a missing field) is "".
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// errLeaseMismatch: the lease's token holds the job but its attempts or
+// creation time are not the job's; Fail decided on wrong facts.
+var errLeaseMismatch = errors.New("the lease's attempts or creation time are not the job's")
+
+// Ack deletes the delivered job and records e in its webhook's history.
+func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
+	entry, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
+	}
+	n, err := s.run(ctx, ackScript, s.keys("leased"), l.ID, l.Token, entry, s.limits.History).Int()
+	if err != nil {
+		return fmt.Errorf("ack job %q: %w", l.ID, classify(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("ack job %q: %w", l.ID, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+// Fail records the failed attempt, and queues the job again at f.Due or,
+// when f.Exhausted says so for the lease's attempts and creation time, moves
+// it to its webhook's dead letters. The script checks that the job still has
+// those attempts and that creation time, so the decision is the store's.
+func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
+	entry, err := json.Marshal(f.Entry)
+	if err != nil {
+		return false, fmt.Errorf("fail job %q: encode history entry: %w", l.ID, err)
+	}
+	dead = f.Exhausted(l.Attempts, l.Created)
+	deadArg := "0"
+	if dead {
+		deadArg = "1"
+	}
+	n, err := s.run(ctx, failScript, s.keys("queued", "leased", "created", "deadall", "seq"),
+		l.ID, l.Token, strconv.Itoa(l.Attempts), nanos(l.Created), deadArg, nanos(f.Due), f.Error, nanos(f.Now),
+		entry, s.limits.History, s.limits.DeadLetters).Int()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("fail job %q: %w", l.ID, classify(err))
+	case n == 0:
+		return false, fmt.Errorf("fail job %q: %w", l.ID, store.ErrLeaseLost)
+	case n < 0:
+		return false, fmt.Errorf("fail job %q: %w", l.ID, errLeaseMismatch)
+	}
+	return dead, nil
+}
+
+// Release queues the job again without counting the attempt. Its due time is
+// the one it had, which had come when it was leased: it is due at once.
+func (s *Store) Release(ctx context.Context, l store.Lease) error {
+	n, err := s.run(ctx, releaseScript, s.keys("queued", "leased", "created"), l.ID, l.Token).Int()
+	if err != nil {
+		return fmt.Errorf("release job %q: %w", l.ID, classify(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("release job %q: %w", l.ID, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+// Maintain requeues jobs whose lease ended at or before now, and
+// dead-letters queued jobs made more than maxAge before now (none when
+// maxAge is 0), each at most maintainBatch a call. Event ids are forgotten
+// by Redis itself when their time is up, so Forgotten is always 0.
+func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
+	cutoff := ""
+	if maxAge > 0 {
+		cutoff = micros(now.Add(-maxAge))
+	}
+	v, err := s.run(ctx, maintainScript, s.keys("queued", "leased", "created", "deadall", "seq"),
+		micros(now), cutoff, store.ExpiredError(maxAge), nanos(now), s.limits.DeadLetters, maintainBatch).Int64Slice()
+	if err != nil {
+		return store.Maintenance{}, fmt.Errorf("maintain: %w", classify(err))
+	}
+	if len(v) != 2 {
+		return store.Maintenance{}, fmt.Errorf("maintain: got %d counts, want 2", len(v))
+	}
+	return store.Maintenance{Reclaimed: int(v[0]), Expired: int(v[1])}, nil
+}
