@@ -53,8 +53,7 @@ type Params struct {
 	Hooks Hooks
 	// Records reads history and dead letters, and records pings.
 	Records store.Records
-	// Redeliveries purges and redelivers. nil: those calls answer 503 (a
-	// store that cannot do them yet).
+	// Redeliveries purges and redelivers.
 	Redeliveries store.Redeliveries
 	Pinger       Pinger
 	// Token is admin.token. When set, every call needs "Authorization:

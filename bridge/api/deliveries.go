@@ -96,7 +96,7 @@ func (a *api) deadLetters(w http.ResponseWriter, r *http.Request) {
 // purge removes the webhook's dead letters.
 func (a *api) purge(w http.ResponseWriter, r *http.Request) {
 	h, ok := a.hook(w, r)
-	if !ok || !a.canRedeliver(w, r) {
+	if !ok {
 		return
 	}
 	n, err := a.Redeliveries.PurgeDeadLetters(r.Context(), h.ID)
@@ -111,7 +111,7 @@ func (a *api) purge(w http.ResponseWriter, r *http.Request) {
 // redeliver queues one delivery again, from the dead letters or the history.
 func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
 	h, ok := a.hook(w, r)
-	if !ok || !a.canRedeliver(w, r) {
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]
@@ -136,7 +136,7 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
 // redeliverDead queues every dead letter of the webhook again.
 func (a *api) redeliverDead(w http.ResponseWriter, r *http.Request) {
 	h, ok := a.hook(w, r)
-	if !ok || !a.canRedeliver(w, r) {
+	if !ok {
 		return
 	}
 	n, err := a.Redeliveries.RedeliverDeadLetters(r.Context(), h.ID, a.Now().UTC())
@@ -149,13 +149,4 @@ func (a *api) redeliverDead(w http.ResponseWriter, r *http.Request) {
 	}
 	a.Log.WithFields(logrus.Fields{"webhook": h.Name, "queued": n, "remote": r.RemoteAddr}).Info("dead letters queued again")
 	writeJSON(w, http.StatusAccepted, Queued{Queued: n})
-}
-
-// canRedeliver answers 503 when the store cannot purge or redeliver.
-func (a *api) canRedeliver(w http.ResponseWriter, r *http.Request) bool {
-	if a.Redeliveries == nil {
-		a.fail(w, r, &ErrorDetail{Code: CodeUnavailable, Message: "this store cannot purge or redeliver yet"})
-		return false
-	}
-	return true
 }

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -208,30 +207,4 @@ func TestRedeliverWhileDelivering(t *testing.T) {
 	h.eventually("the delivery is done", func() bool { return len(h.history("slowhook").Items) == 1 })
 	h.want(http.StatusAccepted, post(hookPath("slowhook", "/deliveries/"+id+"/redeliver"), ""))
 	hole.WaitFor(t, 2, 10*time.Second)
-}
-
-// A store that cannot purge or redeliver (yet) answers those calls 503 and
-// serves the others.
-func TestWithoutRedeliveries(t *testing.T) {
-	h := newHarness(t, options{})
-	h.create(hookOne)
-	handler := api.New(api.Params{Hooks: h.hooks, Records: h.st})
-	for _, c := range []struct {
-		method, path string
-		status       int
-	}{
-		{http.MethodGet, hookPath("hookone", "/deadletters"), 200},
-		{http.MethodDelete, hookPath("hookone", "/deadletters"), 503},
-		{http.MethodPost, hookPath("hookone", "/deadletters/redeliver"), 503},
-		{http.MethodPost, hookPath("hookone", "/deliveries/x/redeliver"), 503},
-	} {
-		req := httptest.NewRequest(c.method, "http://localhost"+c.path, nil)
-		req.Header.Set("Content-Type", "application/json")
-		req.RemoteAddr = "127.0.0.1:40000"
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, req)
-		if rec.Code != c.status || (c.status == 503 && !strings.Contains(rec.Body.String(), `"code":"unavailable"`)) {
-			t.Errorf("%s %s: got %d %s, want %d", c.method, c.path, rec.Code, rec.Body, c.status)
-		}
-	}
 }

@@ -127,13 +127,10 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	})
 	r.HandleFunc("/readyz", s.ready)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// A store without redeliveries (while one is being written) still serves
-	// the rest of the API; those calls answer 503.
-	redeliveries, _ := s.store.(store.Redeliveries)
 	r.PathPrefix(api.Prefix).Handler(api.New(api.Params{
 		Hooks:        s.hooks,
 		Records:      s.store,
-		Redeliveries: redeliveries,
+		Redeliveries: s.store,
 		Pinger:       sender,
 		Token:        cfg.Admin.Token,
 		Wake:         s.disp.Wake,

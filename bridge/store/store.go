@@ -172,6 +172,7 @@ type Store interface {
 	Ingester
 	Queue
 	Records
+	Redeliveries
 	Webhooks
 	// Depth counts jobs by state at now.
 	Depth(ctx context.Context, now time.Time) (Depth, error)

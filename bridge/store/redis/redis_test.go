@@ -27,13 +27,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRedeliveriesConformance(t *testing.T) {
-	storetest.RunRedeliveries(t, func(t *testing.T) store.Store {
-		s, _ := openShared(t)
-		return s
-	})
-}
-
 // open opens a store with the suite's limits and closes it when the test
 // ends.
 func open(t testing.TB, o redis.Options) *redis.Store {

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"testing"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/event"
@@ -10,23 +9,8 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
-// RunRedeliveries runs the cases of store.Redeliveries. It fails, rather than
-// skips, when the store does not implement it. open is as for Run.
-func RunRedeliveries(t *testing.T, open func(t *testing.T) store.Store) {
-	for _, c := range redeliverCases {
-		t.Run(c.name, func(t *testing.T) { c.run(newFixture(t, open)) })
-	}
-}
-
-// redeliveries returns the store as store.Redeliveries, or fails the test.
-func (f *fixture) redeliveries() store.Redeliveries {
-	f.t.Helper()
-	r, ok := f.s.(store.Redeliveries)
-	if !ok {
-		f.t.Fatalf("%T does not implement store.Redeliveries: the API cannot purge or redeliver with it", f.s)
-	}
-	return r
-}
+// redeliveries returns the store's redelivery methods.
+func (f *fixture) redeliveries() store.Redeliveries { return f.s }
 
 // kill makes a dead letter of each job in turn, failing its one attempt at the
 // case's now, and returns the dead letters, the last to die first.

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"records", recordCases},
 		{"index", indexCases},
 		{"webhooks", webhookCases},
+		{"redeliveries", redeliverCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
