@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,8 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/receive"
 	"github.com/regwebhook/regwebhook/bridge/rule"
 	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/bridge/store/redis"
+	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
 	"github.com/regwebhook/regwebhook/bridge/store/sqlite"
 	"github.com/regwebhook/regwebhook/bridge/webhooks"
 )
@@ -34,7 +37,7 @@ import (
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
-	st    *sqlite.Store
+	st    store.Store
 	hooks *webhooks.Manager
 	// handler is the API alone, for requests a loopback client cannot make.
 	handler http.Handler
@@ -57,10 +60,7 @@ func newHarness(t *testing.T, o options) *harness {
 	ctx := context.Background()
 	log, logs := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	st, err := sqlite.Open(ctx, sqlite.Options{Dir: t.TempDir(), Sync: "normal", Limits: store.Limits{History: 100, DeadLetters: 100}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, store.Limits{History: 100, DeadLetters: 100})
 	t.Cleanup(func() { st.Close() })
 	hooks := webhooks.New(st)
 	for _, w := range o.config {
@@ -274,4 +274,28 @@ func (h *harness) depth() store.Depth {
 		h.t.Fatal(err)
 	}
 	return d
+}
+
+// openStore opens the store the API runs on: the embedded one, or Redis (on
+// the shared server, under a prefix of its own) when REGWEBHOOK_TEST_STORE
+// is redis. scripts/test runs this package once with each.
+func openStore(t *testing.T, limits store.Limits) store.Store {
+	t.Helper()
+	var (
+		st  store.Store
+		err error
+	)
+	switch kind := os.Getenv("REGWEBHOOK_TEST_STORE"); kind {
+	case "", "embedded":
+		st, err = sqlite.Open(context.Background(), sqlite.Options{Dir: t.TempDir(), Sync: "normal", Limits: limits})
+	case "redis":
+		addr, prefix := redistest.Shared(t)
+		st, err = redis.Open(context.Background(), redis.Options{Addr: addr, Prefix: prefix, Limits: limits})
+	default:
+		t.Fatalf("REGWEBHOOK_TEST_STORE=%q: want embedded or redis", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -73,12 +73,17 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	storeErrors := newStoreErrors()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		storeErrors, newDepthCollector(s.store, storeErrors))
-	if w, ok := s.store.(warner); ok {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "regwebhook_store_persistence_warnings",
-			Help: "Problems with the store's persistence settings found at start (redis: AOF off, maxmemory-policy not noeviction); /readyz lists them.",
-		}, func() float64 { return float64(len(w.Warnings())) }))
-	}
+	// Exported whatever the store, so that one set of alert rules fits
+	// both: the embedded store has no such settings and reports 0.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "regwebhook_store_persistence_warnings",
+		Help: "Problems with the store's persistence settings found at start (redis: AOF off, maxmemory-policy not noeviction); /readyz lists them.",
+	}, func() float64 {
+		if w, ok := s.store.(warner); ok {
+			return float64(len(w.Warnings()))
+		}
+		return 0
+	}))
 
 	clientTLS, err := deliveryTLS(cfg.Delivery.TLS.CAFile)
 	if err != nil {
