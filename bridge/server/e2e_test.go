@@ -244,7 +244,16 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("POST %s: %d %s", path, resp.StatusCode, body)
 		}
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + srv.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET /: %d Location %q, want a redirect to the page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/ui/"} {
 		resp, err := http.Get("http://" + srv.Addr() + path)
 		if err != nil {
 			t.Fatal(err)

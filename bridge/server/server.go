@@ -147,6 +147,7 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 		return nil, err
 	}
 	r.Handle("/ui", page) // redirects to /ui/
+	r.Handle("/", http.RedirectHandler(ui.Prefix, http.StatusFound)).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(ui.Prefix).Handler(page)
 	s.http = &http.Server{
 		Handler:           r,
