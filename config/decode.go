@@ -138,9 +138,9 @@ func (d *decoder) pairs(n *yaml.Node, key string, set func(k, v *yaml.Node, path
 			d.errorf(k, key, "a key must be a name, got %s", describe(k))
 			continue
 		}
-		path := k.Value
+		path := pathName(k.Value)
 		if key != "" {
-			path = key + "." + k.Value
+			path = key + "." + path
 		}
 		if first, dup := seen[k.Value]; dup {
 			d.errorf(k, path, "is given twice (first on line %d)", first)
@@ -150,6 +150,16 @@ func (d *decoder) pairs(n *yaml.Node, key string, set func(k, v *yaml.Node, path
 		d.lines[path] = k.Line
 		set(k, val, path)
 	}
+}
+
+// pathName is a key as its path shows it: quoted when it holds anything
+// that is not plainly printable (a line break would forge a line of
+// Errors), as written otherwise.
+func pathName(k string) string {
+	if q := strconv.Quote(k); q[1:len(q)-1] != k {
+		return q
+	}
+	return k
 }
 
 // scalar sets v from a scalar after expanding its ${...}. A duration needs

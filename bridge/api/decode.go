@@ -50,6 +50,9 @@ func decodeFields(body []byte) (*fields, error) {
 		}
 		return nil, &rule.FieldError{Field: "body", Message: msg}
 	}
+	if field, key, dup := duplicateKey(body); dup {
+		return nil, &rule.FieldError{Field: named(field), Message: fmt.Sprintf("%q is given twice; give each key once", key)}
+	}
 	f := &fields{}
 	p := &f.patch
 	decoders := map[string]func(field string, raw json.RawMessage) error{
@@ -67,7 +70,7 @@ func decodeFields(body []byte) (*fields, error) {
 	for _, k := range f.given {
 		dec, ok := decoders[k]
 		if !ok {
-			return nil, &rule.FieldError{Field: k, Message: "is not a field a request can set"}
+			return nil, &rule.FieldError{Field: named(k), Message: fmt.Sprintf("%q is not a field a request can set", k)}
 		}
 		if err := dec(k, raw[k]); err != nil {
 			return nil, err
@@ -87,6 +90,71 @@ func decodeFields(body []byte) (*fields, error) {
 			"is %s, which list and show put in place of the real secret; send the real secret, or leave it out to keep it", history.Masked)}
 	}
 	return f, nil
+}
+
+// named is the field an error names for the key k: "body" for the key "",
+// which would name nothing.
+func named(k string) string {
+	if k == "" {
+		return "body"
+	}
+	return k
+}
+
+// duplicateKey finds a key given twice in one object of body, which must be
+// valid JSON: decoding keeps the last silently, where a proxy or a log may
+// have read the first. It returns the top-level field the object is in (the
+// key itself at the top) and the key.
+func duplicateKey(body []byte) (field, key string, dup bool) {
+	type object struct {
+		keys    map[string]bool
+		wantKey bool
+	}
+	var (
+		dec   = json.NewDecoder(bytes.NewReader(body))
+		stack []*object // nil for an array
+	)
+	// value notes that a value ended: the object it is in wants a key next.
+	value := func() {
+		if n := len(stack); n > 0 && stack[n-1] != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", "", false
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &object{keys: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, nil)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			value()
+			continue
+		}
+		top := (*object)(nil)
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		k, isString := tok.(string)
+		if top == nil || !top.wantKey || !isString {
+			value()
+			continue
+		}
+		if len(stack) == 1 {
+			field = k
+		}
+		if top.keys[k] {
+			return field, k, true
+		}
+		top.keys[k] = true
+		top.wantKey = false
+	}
 }
 
 // decodeAs returns a decoder that sets *dst to a new value decoded from raw;

@@ -63,7 +63,7 @@ func TestPing(t *testing.T) {
 	}
 }
 
-// lastDelivery and failingSince follow the history: a success, then a run
+// lastDelivery, failingSince and lastError follow the history: a success, then a run
 // of failures that ends in a dead letter, then a redelivery that succeeds.
 // A dead letter redelivered keeps its delivery id and says it is one.
 func TestDeliveriesAndRedeliveries(t *testing.T) {
@@ -79,8 +79,8 @@ func TestDeliveriesAndRedeliveries(t *testing.T) {
 	h.eventually("the first delivery is in history", func() bool { return len(h.history("delivered").Items) == 1 })
 	w := h.show("delivered")
 	if w.LastDelivery == nil || w.LastDelivery.Status != api.DeliverySucceeded || w.LastDelivery.StatusCode != 200 ||
-		w.LastDelivery.ID != firstID || w.FailingSince != nil {
-		t.Fatalf("after a success: lastDelivery %+v, failingSince %v", w.LastDelivery, w.FailingSince)
+		w.LastDelivery.ID != firstID || w.FailingSince != nil || w.LastError != "" {
+		t.Fatalf("after a success: lastDelivery %+v, failingSince %v, lastError %q", w.LastDelivery, w.FailingSince, w.LastError)
 	}
 
 	h.push("app", "v2")
@@ -97,9 +97,10 @@ func TestDeliveriesAndRedeliveries(t *testing.T) {
 	}
 	w = h.show("delivered")
 	if w.LastDelivery == nil || w.LastDelivery.Status != api.DeliveryFailed || w.LastDelivery.StatusCode != 500 ||
-		w.LastDelivery.ID != dead.ID || w.FailingSince == nil || !w.FailingSince.Equal(events[2].Timestamp) {
-		t.Errorf("after three failures: lastDelivery %+v, failingSince %v; want failed 500 since %v",
-			w.LastDelivery, w.FailingSince, events[2].Timestamp)
+		w.LastDelivery.ID != dead.ID || w.FailingSince == nil || !w.FailingSince.Equal(events[2].Timestamp) ||
+		w.LastError != "answered 500 Internal Server Error" {
+		t.Errorf("after three failures: lastDelivery %+v, failingSince %v, lastError %q; want failed 500 since %v",
+			w.LastDelivery, w.FailingSince, w.LastError, events[2].Timestamp)
 	}
 	var limited api.Events
 	h.want(http.StatusOK, get(hookPath("delivered", "/events?limit=2"))).decode(t, &limited)
@@ -122,8 +123,8 @@ func TestDeliveriesAndRedeliveries(t *testing.T) {
 		w = h.show("delivered")
 		return w.LastDelivery != nil && w.LastDelivery.Status == api.DeliverySucceeded
 	})
-	if w.FailingSince != nil || len(h.deadLetters("delivered").Items) != 0 {
-		t.Errorf("after the redelivery: failingSince %v, dead letters %v", w.FailingSince, h.deadLetters("delivered").Items)
+	if w.FailingSince != nil || w.LastError != "" || len(h.deadLetters("delivered").Items) != 0 {
+		t.Errorf("after the redelivery: failingSince %v, lastError %q, dead letters %v", w.FailingSince, w.LastError, h.deadLetters("delivered").Items)
 	}
 
 	// Redeliver a delivery that succeeded, from history.

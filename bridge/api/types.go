@@ -21,6 +21,10 @@ type Webhook struct {
 	// of its oldest attempt still kept in history. Absent when the newest
 	// attempt succeeded, or there is none.
 	FailingSince *time.Time `json:"failingSince,omitempty"`
+	// LastError is the error of the newest attempt while the webhook is
+	// failing (failingSince is set), as history records it: the URI only as
+	// scheme://host/…. Absent when the newest attempt succeeded.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // LastDelivery is a webhook's newest delivery attempt.

@@ -180,7 +180,7 @@ func (a *api) view(ctx context.Context, h *rule.Webhook) (Webhook, error) {
 		return Webhook{}, err
 	}
 	v := Webhook{Webhook: masked(h)}
-	v.LastDelivery, v.FailingSince = summarize(entries)
+	v.LastDelivery, v.FailingSince, v.LastError = summarize(entries)
 	return v, nil
 }
 
@@ -201,14 +201,10 @@ func masked(h *rule.Webhook) rule.Webhook {
 	return c
 }
 
-// summarize reads a webhook's history, newest first, for its last delivery
-// and since when it fails. Pings do not count: they show whether the target
-// answers now, not whether deliveries get through.
-func summarize(entries []history.Entry) (*LastDelivery, *time.Time) {
-	var (
-		last  *LastDelivery
-		since *time.Time
-	)
+// summarize reads a webhook's history, newest first, for its last delivery,
+// and since when it fails and with what error. Pings do not count: they show
+// whether the target answers now, not whether deliveries get through.
+func summarize(entries []history.Entry) (last *LastDelivery, since *time.Time, lastError string) {
 	for _, e := range entries {
 		if e.Action == string(event.Ping) {
 			continue
@@ -221,6 +217,8 @@ func summarize(entries []history.Entry) (*LastDelivery, *time.Time) {
 			}
 			if ok {
 				last.Status = DeliverySucceeded
+			} else {
+				lastError = e.Error
 			}
 		}
 		if ok {
@@ -229,7 +227,7 @@ func summarize(entries []history.Entry) (*LastDelivery, *time.Time) {
 		t := e.Timestamp
 		since = &t
 	}
-	return last, since
+	return last, since, lastError
 }
 
 // succeeded reports whether an attempt was answered with a 2xx.

@@ -110,6 +110,10 @@ type Dispatcher struct {
 	sched        *scheduler
 	storeDelay   time.Duration
 	storeRetryAt time.Time
+	// series: the names of the webhooks, by id, that have failing gauges;
+	// seriesSet: the set they were last checked against.
+	series    map[string]string
+	seriesSet *rule.Set
 
 	lifeMu  sync.Mutex
 	started bool
@@ -181,6 +185,7 @@ func New(p Params) *Dispatcher {
 		wakeCh:        make(chan struct{}, 1),
 		done:          make(chan result, p.Workers),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
+		series:        map[string]string{},
 		stopped:       make(chan struct{}),
 	}
 }
@@ -257,7 +262,9 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 			d.maintain(ctx, now)
 			nextMaintain = now.Add(d.maintainEvery)
 		}
-		d.sched.refresh(d.hooks())
+		set := d.hooks()
+		d.sched.refresh(set)
+		d.dropSeries(set)
 		if !now.Before(nextPoll) {
 			d.sched.checkAll()
 			nextPoll = now.Add(d.pollEvery)
@@ -358,22 +365,64 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	}()
 }
 
-// ended takes in a finished request, and logs a webhook's change of health.
+// ended takes in a finished request, and shows a webhook's change of
+// health: in its failing gauges (set from its first attempt in this process
+// that failed or succeeded, then on each change) and in the log.
 func (d *Dispatcher) ended(r result) {
 	failing, recovered := d.sched.ended(r)
-	if !failing && !recovered {
+	_, shown := d.series[r.webhookID]
+	firstSuccess := r.kind == delivered && !shown
+	if !failing && !recovered && !firstSuccess {
 		return
 	}
 	log := d.log.WithField("webhookId", r.webhookID)
 	if set := d.hooks(); set != nil {
+		// A webhook deleted meanwhile gets no series back.
 		if h, ok := set.ByID(r.webhookID); ok {
 			log = log.WithField("webhook", h.Name)
+			d.showHealth(r.webhookID, h.Name, failing, r.at)
 		}
+	}
+	if !failing && !recovered {
+		return
 	}
 	if failing {
 		log.Warn("webhook failing: one request at a time until a delivery succeeds")
 	} else {
 		log.Info("webhook recovered")
+	}
+}
+
+// showHealth sets a webhook's failing gauges: failing since the attempt
+// that started at since, or not failing.
+func (d *Dispatcher) showHealth(id, name string, failing bool, since time.Time) {
+	d.series[id] = name
+	if failing {
+		d.metrics.failing.WithLabelValues(name).Set(1)
+		d.metrics.failingSince.WithLabelValues(name).Set(float64(since.UnixNano()) / 1e9)
+		return
+	}
+	d.metrics.failing.WithLabelValues(name).Set(0)
+	d.metrics.failingSince.DeleteLabelValues(name)
+}
+
+// dropSeries removes the failing gauges of the webhooks that are no longer
+// in set, when set is new.
+func (d *Dispatcher) dropSeries(set *rule.Set) {
+	if set == d.seriesSet || len(d.series) == 0 {
+		d.seriesSet = set
+		return
+	}
+	d.seriesSet = set
+	for id, name := range d.series {
+		if set != nil {
+			if h, ok := set.ByID(id); ok && h.Name == name {
+				continue
+			}
+		}
+		d.metrics.failing.DeleteLabelValues(name)
+		d.metrics.failingSince.DeleteLabelValues(name)
+		delete(d.series, id)
 	}
 }
 

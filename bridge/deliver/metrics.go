@@ -13,6 +13,12 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
 	dead       *prometheus.CounterVec
+	// failing and failingSince show the webhooks whose last attempt in
+	// this process failed, by name: 1 and the start of the run's first
+	// failed attempt; 0 and no since after a success. A deleted webhook's
+	// series are removed.
+	failing      *prometheus.GaugeVec
+	failingSince *prometheus.GaugeVec
 	// storeErrors is registered by whoever passed it (Params.StoreErrors);
 	// nil: not counted.
 	storeErrors *prometheus.CounterVec
@@ -41,6 +47,14 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 			Name: "regwebhook_dead_letters_total",
 			Help: "Jobs moved to dead letters by cause: failed (out of attempts or age after a failed attempt), expired (waited in the queue past maxage).",
 		}, []string{"cause"}),
+		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regwebhook_webhook_failing",
+			Help: "1 while the last delivery attempt to the webhook in this process failed, 0 after a success; absent before its first attempt here.",
+		}, []string{"webhook"}),
+		failingSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regwebhook_webhook_failing_since_seconds",
+			Help: "Unix time of the first failed attempt of the webhook's current run of failures, as this process saw it; absent while it is not failing.",
+		}, []string{"webhook"}),
 	}
 	if reg == nil {
 		return m
@@ -48,6 +62,8 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 	m.deliveries = register(reg, log, m.deliveries)
 	m.latency = register(reg, log, m.latency)
 	m.dead = register(reg, log, m.dead)
+	m.failing = register(reg, log, m.failing)
+	m.failingSince = register(reg, log, m.failingSince)
 	// Both causes start at 0, so that an alert on increase() sees the first.
 	m.dead.WithLabelValues(deadFailed)
 	m.dead.WithLabelValues(deadExpired)

@@ -60,9 +60,21 @@ type SenderParams struct {
 	TLS *tls.Config
 	// DenyNetworks are address ranges no request may connect to (cloud
 	// metadata endpoints): such a request is given up. It is checked on the
-	// address dialed, after DNS, so a name cannot sneak past it; through an
-	// HTTP proxy (HTTP_PROXY) it applies to the proxy's address only.
+	// address dialed, after DNS, so a name cannot sneak past it. Through a
+	// proxy it is checked on the proxy's address when dialing it, and on the
+	// webhook's host before the request is handed to the proxy (see
+	// denyProxied): the proxy resolves names itself.
 	DenyNetworks []netip.Prefix
+	// Proxy picks the HTTP proxy of a request, as http.Transport.Proxy does;
+	// nil: http.ProxyFromEnvironment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY;
+	// never for loopback targets).
+	Proxy func(*http.Request) (*url.URL, error)
+	// IdleConnsPerHost is how many connections to one host are kept open
+	// for the next requests; at least 16. Set it to delivery.workers: every
+	// worker may be delivering to one host (several webhooks of one
+	// service), and a connection not kept is closed after its request and
+	// dialed again for the next.
+	IdleConnsPerHost int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// NewID makes the id of a ping; default a random UUID.
@@ -98,9 +110,21 @@ func NewSender(p SenderParams) *Sender {
 	if s.newID == nil {
 		s.newID = uuid.NewString
 	}
-	s.verified = newClient(newTransport(p.TLS, false, p.DenyNetworks))
-	s.insecure = newClient(newTransport(p.TLS, true, p.DenyNetworks))
+	proxy := p.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
+	s.verified = newClient(keepIdle(newTransport(p.TLS, false, p.DenyNetworks, proxy), p.IdleConnsPerHost))
+	s.insecure = newClient(keepIdle(newTransport(p.TLS, true, p.DenyNetworks, proxy), p.IdleConnsPerHost))
 	return s
+}
+
+// keepIdle keeps up to perHost idle connections to each host (never fewer
+// than the transport's own setting), and enough in all for them.
+func keepIdle(t *http.Transport, perHost int) *http.Transport {
+	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, perHost)
+	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost)
+	return t
 }
 
 func newClient(t *http.Transport) *http.Client {

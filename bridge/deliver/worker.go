@@ -33,6 +33,7 @@ type result struct {
 	kind      resultKind
 	pause     time.Time // failed with Retry-After: the webhook waits until then
 	due       time.Time // failed and queued again: when the job is due
+	at        time.Time // delivered or failed: when the attempt started
 }
 
 // deliver makes one attempt of a leased job and records it in the store. ctx
@@ -42,21 +43,31 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	r := result{webhookID: l.WebhookID, kind: released}
 	// Every line about a delivery names it (delivery id, the registry's event
 	// id) and its webhook (id, and name once known); never a header value.
-	log := d.log.WithFields(logrus.Fields{"delivery": l.ID, "event": l.EventID, "webhookId": l.WebhookID, "attempt": l.Attempts})
+	// The fields are put together only for a line to write: most deliveries
+	// write none.
+	var hookName string
+	log := func() logrus.FieldLogger {
+		f := logrus.Fields{"delivery": l.ID, "event": l.EventID, "webhookId": l.WebhookID, "attempt": l.Attempts}
+		if hookName != "" {
+			f["webhook"] = hookName
+		}
+		return d.log.WithFields(f)
+	}
 	var hook *rule.Webhook
 	if set := d.hooks(); set != nil {
 		hook, _ = set.ByID(l.WebhookID)
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
-		d.release(ctx, log, l)
+		d.release(ctx, log(), l)
 		return r
 	}
-	log = log.WithField("webhook", hook.Name)
+	hookName = hook.Name
 
 	start := d.now()
+	r.at = start
 	entry, out := d.sender.Send(ctx, hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
-		d.release(ctx, log, l)
+		d.release(ctx, log(), l)
 		return r
 	}
 	now := d.now()
@@ -68,10 +79,12 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	if out.Kind == Success {
 		r.kind = delivered
 		if err := d.queue.Ack(sctx, l, entry); err != nil {
-			d.storeError(log, "ack", err)
+			d.storeError(log(), "ack", err)
 			return r
 		}
-		log.Debug("delivered")
+		if debugOn(d.log) {
+			log().Debug("delivered")
+		}
 		return r
 	}
 
@@ -93,19 +106,31 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	default:
 		f.Due = now.Add(d.backoff.Delay(l.Attempts))
 	}
-	log = log.WithField("reason", out.Reason)
+	flog := log().WithField("reason", out.Reason)
 	dead, err := d.queue.Fail(sctx, l, f)
 	switch {
 	case err != nil:
-		d.storeError(log, "fail", err)
+		d.storeError(flog, "fail", err)
 	case dead:
 		d.metrics.dead.WithLabelValues(deadFailed).Inc()
-		log.WithField("error", entry.Error).Warn("delivery moved to dead letters")
+		flog.WithField("error", entry.Error).Warn("delivery moved to dead letters")
 	default:
 		r.due = f.Due
-		log.WithField("due", f.Due).Debug("delivery failed; will retry")
+		flog.WithField("due", f.Due).Debug("delivery failed; will retry")
 	}
 	return r
+}
+
+// debugOn reports whether log writes debug lines, so that the hot path
+// builds none that would be thrown away.
+func debugOn(log logrus.FieldLogger) bool {
+	switch l := log.(type) {
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
 }
 
 // minTime is the earlier of a and b.

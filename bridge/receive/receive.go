@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"time"
@@ -93,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("content type %q is not JSON; want %s", ct, payload.Envelope))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.p.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.p.MaxBodyBytes), r.ContentLength, h.p.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -141,31 +142,52 @@ type parsed struct {
 
 // commit normalizes every event of an envelope, matches it against the
 // webhooks and enqueues its jobs, in one store transaction.
+//
+// Events that need nothing of the store are settled first, without it: blob
+// pushes and pulls, actions regwebhook does not take (mount), and pulls of
+// manifests that no webhook takes (Normalize reads and changes the index
+// only for pushes and deletes). An envelope of those alone is answered
+// without a store transaction, so a registry's pulls and blob uploads cost
+// no write. Nothing of them would be stored anyway: they change no index,
+// and only events that get jobs are remembered for dedupe.
 func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, error) {
-	var (
-		events  = make([]parsed, 0, len(raws))
-		invalid int
-	)
+	pre := result{received: map[event.Action]int{}, drops: map[event.Reason]int{}}
+	now := h.p.Now().UTC()
+	hooks := h.p.Hooks()
+	debug := debugOn(h.p.Log)
+	var todo []parsed // events that need the store's transaction
 	for _, raw := range raws {
 		n, err := event.Parse(raw)
 		if err != nil {
-			invalid++
+			pre.drop(event.Invalid)
 			h.p.Log.WithError(err).WithField("event", string(raw)).Warn("invalid event dropped")
 			continue
 		}
-		events = append(events, parsed{n, raw})
+		ev, reason, err := event.Normalize(ctx, n, raw, noIndex{})
+		switch {
+		case err != nil: // it asked the index: a push or a delete
+			todo = append(todo, parsed{n, raw})
+		case reason != event.Kept:
+			pre.drop(reason)
+			if debug {
+				h.p.Log.WithFields(logrus.Fields{"event": n.ID, "action": n.Action, "reason": reason}).Debug("event dropped")
+			}
+		case ev.Action == event.Pull && len(hooks.Match(&ev)) == 0:
+			pre.accepted++
+			pre.received[ev.Action]++
+		default:
+			todo = append(todo, parsed{n, raw})
+		}
 	}
-	now := h.p.Now().UTC()
-	hooks := h.p.Hooks()
+	if len(todo) == 0 {
+		return pre, nil
+	}
 	var res result
 	err := h.p.Store.Ingest(ctx, func(tx store.Tx) error {
-		// Ingest may run this again: start from nothing each time.
-		res = result{received: map[event.Action]int{}, drops: map[event.Reason]int{}}
-		for i := 0; i < invalid; i++ {
-			res.drop(event.Invalid)
-		}
+		// Ingest may run this again: start from what needed no store each time.
+		res = result{accepted: pre.accepted, dropped: pre.dropped, received: maps.Clone(pre.received), drops: maps.Clone(pre.drops)}
 		woken := map[string]bool{}
-		for _, p := range events {
+		for _, p := range todo {
 			seen, err := tx.Seen(ctx, p.n.ID)
 			if err != nil {
 				return fmt.Errorf("check event %q: %w", p.n.ID, err)
@@ -180,7 +202,9 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 			}
 			if reason != event.Kept {
 				res.drop(reason)
-				h.p.Log.WithFields(logrus.Fields{"event": p.n.ID, "action": p.n.Action, "reason": reason}).Debug("event dropped")
+				if debug {
+					h.p.Log.WithFields(logrus.Fields{"event": p.n.ID, "action": p.n.Action, "reason": reason}).Debug("event dropped")
+				}
 				continue
 			}
 			res.accepted++
@@ -189,8 +213,9 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 			if len(matched) == 0 && ev.Action == event.Pull {
 				continue // nothing changed, nothing to remember
 			}
+			var payloads renders
 			for _, hook := range matched {
-				if err := enqueue(ctx, tx, &ev, hook, now); err != nil {
+				if err := enqueue(ctx, tx, &ev, hook, now, &payloads); err != nil {
 					return err
 				}
 				woken[hook.ID] = true
@@ -207,14 +232,73 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 	return res, err
 }
 
+// errNeedsIndex is what noIndex answers.
+var errNeedsIndex = errors.New("the event needs the index")
+
+// noIndex is the index of an event settled without the store: any use of it
+// means the event needs the store's transaction after all.
+type noIndex struct{}
+
+func (noIndex) Manifest(context.Context, string, string) (string, []string, bool, error) {
+	return "", nil, false, errNeedsIndex
+}
+
+func (noIndex) Tag(context.Context, string, string) (string, string, bool, error) {
+	return "", "", false, errNeedsIndex
+}
+
+func (noIndex) PutManifest(context.Context, string, string, string, string) error {
+	return errNeedsIndex
+}
+func (noIndex) DeleteTag(context.Context, string, string) error      { return errNeedsIndex }
+func (noIndex) DeleteManifest(context.Context, string, string) error { return errNeedsIndex }
+
+// debugOn reports whether log writes debug lines, so that the hot path
+// builds none that would be thrown away.
+func debugOn(log logrus.FieldLogger) bool {
+	switch l := log.(type) {
+	case *logrus.Logger:
+		return l.IsLevelEnabled(logrus.DebugLevel)
+	case *logrus.Entry:
+		return l.Logger.IsLevelEnabled(logrus.DebugLevel)
+	}
+	return true
+}
+
 func (r *result) drop(reason event.Reason) {
 	r.dropped++
 	r.drops[reason]++
 }
 
-// enqueue renders ev for hook and queues the job.
-func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webhook, now time.Time) error {
-	body, contentType, err := payload.Render(hook.Format, ev)
+// renders are an event's payloads rendered so far, one per format: the
+// webhooks of one format get the same bytes, rendered once.
+type renders []rendered
+
+type rendered struct {
+	format      rule.Format
+	body        []byte
+	contentType string
+}
+
+// render returns ev's payload in format f.
+func (r *renders) render(f rule.Format, ev *event.Event) ([]byte, string, error) {
+	for _, p := range *r {
+		if p.format == f {
+			return p.body, p.contentType, nil
+		}
+	}
+	body, contentType, err := payload.Render(f, ev)
+	if err != nil {
+		return nil, "", err
+	}
+	*r = append(*r, rendered{f, body, contentType})
+	return body, contentType, nil
+}
+
+// enqueue renders ev for hook (or takes it from those already rendered) and
+// queues the job.
+func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webhook, now time.Time, payloads *renders) error {
+	body, contentType, err := payloads.render(hook.Format, ev)
 	if err != nil {
 		return fmt.Errorf("render event %q for webhook %q: %w", ev.ID, hook.Name, err)
 	}
@@ -232,6 +316,29 @@ func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webho
 		return fmt.Errorf("enqueue event %q for webhook %q: %w", ev.ID, hook.Name, err)
 	}
 	return nil
+}
+
+// readBody reads a request's body into one buffer of the size the request
+// announced (when it did, and within limit), rather than growing one.
+func readBody(body io.Reader, announced, limit int64) ([]byte, error) {
+	size := int64(512)
+	if announced >= 0 && announced < limit {
+		size = announced + 1 // room to read EOF without growing
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // bearerOK compares the Authorization header with the token in constant time.

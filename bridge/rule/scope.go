@@ -7,10 +7,10 @@ import (
 )
 
 // Scope is a parsed webhook scope: which repositories and tags it takes.
-// The zero Scope takes every event of the registry.
+// The zero Scope, which ParseScope("") gives, takes every event of the
+// registry.
 type Scope struct {
-	all     bool   // empty scope
-	repo    string // repository, or pattern when repoGlob
+	repo    string // repository, or pattern when repoGlob; "" in the empty scope
 	tag     string // tag, or pattern when tagGlob; "*" takes every tag
 	repoGlb bool
 	tagGlb  bool
@@ -21,7 +21,7 @@ type Scope struct {
 // ? of path.Match.
 func ParseScope(s string) (Scope, error) {
 	if s == "" {
-		return Scope{all: true}, nil
+		return Scope{}, nil
 	}
 	repo, tag, hasTag := strings.Cut(s, ":")
 	if !hasTag {
@@ -50,14 +50,28 @@ func ParseScope(s string) (Scope, error) {
 	}, nil
 }
 
+// String returns the scope in its canonical form, which ParseScope reads
+// back as the same Scope: "" for the empty scope, else "repository:tag"
+// with the tag always written ("app" is "app:latest").
+func (s Scope) String() string {
+	if s.all() {
+		return ""
+	}
+	return s.repo + ":" + s.tag
+}
+
 // AllTags reports whether the scope takes every tag of the repositories it
 // names, and so events without a tag.
-func (s Scope) AllTags() bool { return s.all || s.tag == "*" }
+func (s Scope) AllTags() bool { return s.all() || s.tag == "*" }
+
+// all reports whether s is the empty scope: ParseScope never gives another
+// an empty repository.
+func (s Scope) all() bool { return s.repo == "" }
 
 // Matches reports whether the scope takes an event on repo with tag ("" for
 // an event without a tag).
 func (s Scope) Matches(repo, tag string) bool {
-	if s.all {
+	if s.all() {
 		return true
 	}
 	if !s.matchRepo(repo) {

@@ -5,9 +5,11 @@ package rule
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/regwebhook/regwebhook/bridge/event"
@@ -95,10 +97,18 @@ func (w *Webhook) Validate() error {
 	if err := validateURI(w.URI); err != nil {
 		return err
 	}
-	for k, v := range w.Headers {
-		if err := validateHeader(k, v); err != nil {
+	// Sorted, so that the error is the same every time. Names that differ
+	// only in case are one header: which value went out would be chance.
+	canon := make(map[string]string, len(w.Headers))
+	for _, k := range slices.Sorted(maps.Keys(w.Headers)) {
+		if err := validateHeader(k, w.Headers[k]); err != nil {
 			return err
 		}
+		c := http.CanonicalHeaderKey(k)
+		if first, dup := canon[c]; dup {
+			return fieldErr("headers", "%q and %q are the same header; give it once", first, k)
+		}
+		canon[c] = k
 	}
 	if len(w.Actions) == 0 {
 		return fieldErr("actions", "must name at least one of push, delete, pull")
@@ -164,8 +174,16 @@ func validateHeader(name, value string) error {
 	if strings.ContainsAny(value, "\r\n") {
 		return fieldErr("headers", "value of %q must not contain CR or LF", name)
 	}
+	// Go's HTTP client refuses to send these, so every delivery would fail.
+	if i := strings.IndexFunc(value, isCTL); i >= 0 {
+		return fieldErr("headers", "value of %q must not contain control character %q", name, value[i:i+1])
+	}
 	return nil
 }
+
+// isCTL reports whether r is a control character that a header value may
+// not hold (RFC 9110 5.5: only tab is allowed).
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // isTokenChar reports whether r may appear in an HTTP token (RFC 9110 5.6.2).
 func isTokenChar(r rune) bool {

@@ -93,7 +93,8 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery.denynetworks: %w", err)
 	}
-	sender := deliver.NewSender(deliver.SenderParams{Version: p.Version, Timeout: cfg.Delivery.Timeout, TLS: clientTLS, DenyNetworks: deny})
+	sender := deliver.NewSender(deliver.SenderParams{Version: p.Version, Timeout: cfg.Delivery.Timeout, TLS: clientTLS, DenyNetworks: deny,
+		IdleConnsPerHost: cfg.Delivery.Workers})
 	s.disp = deliver.New(deliver.Params{
 		Queue:      s.store,
 		Hooks:      s.hooks.Current,

@@ -65,6 +65,7 @@ func cannedAPI(t *testing.T) *httptest.Server {
 	failing.LastDelivery = &api.LastDelivery{ID: "d2", Time: at("2026-11-26T10:05:00.5Z"), Status: api.DeliveryFailed}
 	since := at("2026-11-26T09:58:12Z")
 	failing.FailingSince = &since
+	failing.LastError = "no answer from https://audit.example.com/… within 10s"
 	ci := hook("myacrwebhook01", "team/app:*", "http://ci.example.com/…", event.Push, event.Delete)
 	ci.Headers = map[string]string{"Authorization": "***"}
 	ci.Secret = "***"
@@ -73,6 +74,8 @@ func cannedAPI(t *testing.T) *httptest.Server {
 	paused.Status = rule.Disabled
 	paused.LastDelivery = &api.LastDelivery{ID: "d3", Time: at("2026-11-25T23:00:00Z"), Status: api.DeliveryFailed, StatusCode: 503}
 	paused.FailingSince = &paused.LastDelivery.Time
+	// A reason phrase of the target's own, with a terminal escape in it.
+	paused.LastError = "answered 503 \x1b[2JGone fishing"
 
 	reqHeaders := map[string]string{
 		"Authorization": "***", "Content-Type": "application/json", "User-Agent": "regwebhook/1.0.0",
@@ -124,17 +127,28 @@ func cannedAPI(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /api/v1/webhooks/myacrwebhook01/events", func(w http.ResponseWriter, r *http.Request) {
 		answer(w, events)
 	})
+	for _, h := range []api.Webhook{failing, ci, paused} {
+		mux.HandleFunc("GET /api/v1/webhooks/"+h.Name, func(w http.ResponseWriter, r *http.Request) { answer(w, h) })
+	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-// The tables of list (every page) and list-events, as golden files.
+// The tables of list (every page), list-events and show, as golden files.
 func TestWebhookTables(t *testing.T) {
 	srv := cannedAPI(t)
 	t.Setenv(envServer, srv.URL)
 	golden(t, "list.golden", cliOK(t, "webhook", "list"))
 	golden(t, "list-events.golden", cliOK(t, "webhook", "list-events", "--name", "myacrwebhook01"))
+	// show: a failing webhook says since when and why, a healthy one does
+	// not; an escape sequence from the target is shown quoted.
+	var shown strings.Builder
+	for _, name := range []string{"auditlog01", "myacrwebhook01", "pausedhook"} {
+		shown.WriteString(cliOK(t, "webhook", "show", "--name", name, "--output", "table"))
+		shown.WriteString("\n")
+	}
+	golden(t, "show.golden", shown.String())
 
 	// JSON: the items of every page, as one list.
 	var hooks []map[string]any

@@ -108,6 +108,30 @@ func printWebhooks(w io.Writer, hooks []api.Webhook) error {
 	return t.flush()
 }
 
+// printWebhook writes the table of show: list's row, and under it, while
+// the webhook fails, since when and the error of its last attempt.
+func printWebhook(w io.Writer, h api.Webhook) error {
+	if err := printWebhooks(w, []api.Webhook{h}); err != nil {
+		return err
+	}
+	if h.FailingSince == nil && h.LastError == "" {
+		return nil
+	}
+	t := newTable(w)
+	fmt.Fprintln(t.tw)
+	if h.FailingSince != nil {
+		t.row("failing since:", timeText(*h.FailingSince))
+	}
+	// The error may quote what the target answered (its reason phrase):
+	// control characters are shown quoted, not sent to the terminal.
+	text := oneLine(h.LastError)
+	if strings.IndexFunc(text, unicode.IsControl) >= 0 {
+		text = strconv.Quote(text)
+	}
+	t.row("last error:", orDash(text))
+	return t.flush()
+}
+
 // printConfig writes what get-config answers, a field a line.
 func printConfig(w io.Writer, c api.Config) error {
 	t := newTable(w)

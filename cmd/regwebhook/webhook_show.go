@@ -80,6 +80,7 @@ func newWebhookShowCmd(r *remote) *cobra.Command {
 	cmd := azFlags(&cobra.Command{
 		Use:     "show --name N",
 		Short:   "Show a webhook: header values and secret masked",
+		Long:    "Show one webhook as list does, header values and secret masked, the URI as scheme://host/…; while its deliveries fail, the table says since when and the error of the last attempt. JSON output is the API's webhook object, with lastDelivery, failingSince and lastError.",
 		Example: "  regwebhook webhook show --name myacrwebhook01",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireName(cmd, name); err != nil {
@@ -95,7 +96,7 @@ func newWebhookShowCmd(r *remote) *cobra.Command {
 				return err
 			}
 			if output.value == outputTable {
-				return printWebhooks(cmd.OutOrStdout(), []api.Webhook{hook})
+				return printWebhook(cmd.OutOrStdout(), hook)
 			}
 			return printJSON(cmd.OutOrStdout(), raw)
 		},

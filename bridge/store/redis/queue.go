@@ -114,7 +114,7 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
-	n, err := s.run(ctx, ackScript, s.keys("leased"), l.ID, l.Token, entry, s.limits.History).Int()
+	n, err := s.runScript(ctx, ackScript, s.keys("leased"), l.ID, l.Token, entry, s.limits.History).Int()
 	if err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, classify(err))
 	}

@@ -230,12 +230,13 @@ for i = 5, #ARGV, 2 do
       n = n + 1
       local token = base .. '.' .. n
       local jk = jobkey(id)
-      redis.call('HINCRBY', jk, 'attempts', 1)
-      redis.call('HSET', jk, 'state', 'leased', 'token', token, 'until', untilNs)
+      local f = redis.call('HMGET', jk, unpack(jobFields))
+      f[7] = tostring(tonumber(f[7]) + 1) -- attempts, counting this one
+      redis.call('HSET', jk, 'attempts', f[7], 'state', 'leased', 'token', token, 'until', untilNs)
       unqueue(id, webhook)
       redis.call('ZADD', k.leased, us(untilNs), id)
       local job = {id, token}
-      for _, v in ipairs(redis.call('HMGET', jk, unpack(jobFields))) do job[#job + 1] = v end
+      for _, v in ipairs(f) do job[#job + 1] = v end
       res[#res + 1] = job
     end
   end

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/internal/batch"
 )
 
 // Time-outs of every connection to Redis. A Redis that refuses connections
@@ -75,6 +76,8 @@ type Store struct {
 	limits   store.Limits
 	process  string // this process, in Announce
 	warnings []string
+	// pipeliner sends the hot path's scripts together (batch.go).
+	pipeliner *batch.Runner[*scriptCall]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -107,6 +110,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		limits:  o.Limits,
 		process: processID(),
 	}
+	s.pipeliner = s.newPipeliner()
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open redis store: %w", err)

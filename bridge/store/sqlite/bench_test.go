@@ -102,3 +102,13 @@ func BenchmarkLeaseAck(b *testing.B) {
 		left--
 	}
 }
+
+// BenchmarkStore runs the store benchmarks shared with the Redis store
+// (storetest.Bench) in both sync modes.
+func BenchmarkStore(b *testing.B) {
+	for _, sync := range []string{"full", "normal"} {
+		b.Run("sync="+sync, func(b *testing.B) {
+			storetest.Bench(b, func(b *testing.B) store.Store { return openBench(b, sync) })
+		})
+	}
+}

@@ -34,32 +34,23 @@ func scanJob(r scanner, extra ...any) (store.Job, error) {
 	return j, nil
 }
 
-// Ingest runs fn once in one transaction (BEGIN IMMEDIATE: it holds the write
-// lock from the start, so it never fails to upgrade) and commits it if fn
-// returns nil. fn's error is returned as it is. fn must not call other
-// methods of s while it runs: the store's one connection is its.
+// Ingest runs fn once in a transaction (BEGIN IMMEDIATE: it holds the write
+// lock from the start, so it never fails to upgrade), perhaps with other
+// writes (see runBatch), and commits what fn did if fn returns nil; it
+// returns once that is durable. fn's error is returned as it is. fn must not
+// call other methods of s while it runs: the store's one connection is its.
 func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
-	if err := s.check(); err != nil {
+	o := &op{ctx: ctx, fn: func(tx *txn) error { return fn(&ingestTx{s: s, tx: tx}) }}
+	if err := s.commit(o); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("ingest: begin: %w", s.classify(err))
-	}
-	defer tx.Rollback() // after Commit a no-op
-	if err := fn(&ingestTx{s: s, tx: tx}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("ingest: commit: %w", s.classify(err))
-	}
-	return nil
+	return o.err
 }
 
 // ingestTx is the store.Tx of one Ingest.
 type ingestTx struct {
 	s  *Store
-	tx *sql.Tx
+	tx *txn
 }
 
 var _ store.Tx = (*ingestTx)(nil)
@@ -121,7 +112,7 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 		return res, nil
 	}
 	until := req.Now.Add(req.For)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		for _, id := range ids {
 			if n := req.Want[id]; n > 0 {
 				jobs, err := dueJobs(ctx, tx, id, req.Now, n)
@@ -155,7 +146,7 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 }
 
 // dueJobs returns up to n queued jobs of a webhook due at now, oldest due first.
-func dueJobs(ctx context.Context, tx *sql.Tx, webhookID string, now time.Time, n int) ([]store.Job, error) {
+func dueJobs(ctx context.Context, tx *txn, webhookID string, now time.Time, n int) ([]store.Job, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs
 		WHERE webhook_id = ? AND state = 'queued' AND due <= ? ORDER BY due, id LIMIT ?`, webhookID, nanos(now), n)
 	if err != nil {
@@ -185,7 +176,7 @@ func newToken() string {
 
 // leased reports the attempts and creation time of the job l holds, or
 // store.ErrLeaseLost when l no longer holds it.
-func leased(ctx context.Context, tx *sql.Tx, l store.Lease) (attempts int, created time.Time, err error) {
+func leased(ctx context.Context, tx *txn, l store.Lease) (attempts int, created time.Time, err error) {
 	var c int64
 	err = tx.QueryRowContext(ctx, `SELECT attempts, created FROM jobs WHERE id = ? AND state = 'leased' AND token = ?`,
 		l.ID, l.Token).Scan(&attempts, &c)
@@ -197,7 +188,7 @@ func leased(ctx context.Context, tx *sql.Tx, l store.Lease) (attempts int, creat
 
 // Ack deletes the delivered job and records e in its webhook's history.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ? AND state = 'leased' AND token = ?`, l.ID, l.Token)
 		if err != nil {
 			return err
@@ -219,7 +210,7 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 // Fail records the failed attempt, and queues the job again at f.Due or, when
 // f says it is exhausted, moves it to its webhook's dead letters.
 func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *txn) error {
 		attempts, created, err := leased(ctx, tx, l)
 		if err != nil {
 			return err
@@ -246,7 +237,7 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 // Release queues the job again without counting the attempt. Its due time is
 // the one it had, which had come when it was leased: it is due at once.
 func (s *Store) Release(ctx context.Context, l store.Lease) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), token = '', lease_until = 0
 			WHERE id = ? AND state = 'leased' AND token = ?`, l.ID, l.Token)
 		if err != nil {
@@ -270,7 +261,7 @@ func (s *Store) Release(ctx context.Context, l store.Lease) error {
 // forgets event ids whose until is not after now.
 func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
 	var m store.Maintenance
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', token = '', lease_until = 0
 			WHERE state = 'leased' AND lease_until <= ?`, nanos(now))
 		if err != nil {

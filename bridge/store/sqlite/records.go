@@ -2,9 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
@@ -16,7 +16,7 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 	if e.WebhookID == "" {
 		return fmt.Errorf("record delivery %q: the entry has no webhook id", e.ID)
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return s.record(ctx, tx, e) }); err != nil {
+	if err := s.write(ctx, func(tx *txn) error { return s.record(ctx, tx, e) }); err != nil {
 		return fmt.Errorf("record delivery %q of webhook %q: %w", e.ID, e.WebhookID, err)
 	}
 	return nil
@@ -24,7 +24,7 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 
 // record adds e to its webhook's history and drops the entries beyond
 // Limits.History, oldest first.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, e history.Entry) error {
+func (s *Store) record(ctx context.Context, tx *txn, e history.Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode history entry %q: %w", e.ID, err)
@@ -32,12 +32,45 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, e history.Entry) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO history (webhook_id, entry) VALUES (?, ?)`, e.WebhookID, b); err != nil {
 		return fmt.Errorf("add history entry %q: %w", e.ID, err)
 	}
+	if !s.trims.due(e.WebhookID) {
+		return nil
+	}
 	return capRows(ctx, tx, "history", e.WebhookID, s.limits.History)
+}
+
+// trimEvery is how many entries a webhook's history takes between two trims
+// to its limit. Finding where to cut walks the limit newest entries, which
+// costs more than adding one; so history is cut once every trimEvery
+// entries, not after each. History and redeliveries read only the newest
+// limit entries: the few older ones kept meanwhile are never seen.
+const trimEvery = 16
+
+// trims counts, per webhook, the entries added since its history was last
+// trimmed, in this process. A count is a hint: one too high (a write rolled
+// back) only trims sooner, and a new process trims after trimEvery entries.
+type trims struct {
+	mu    sync.Mutex
+	added map[string]int
+}
+
+// due counts one entry of the webhook and reports whether to trim now.
+func (t *trims) due(webhookID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.added == nil {
+		t.added = map[string]int{}
+	}
+	t.added[webhookID]++
+	if t.added[webhookID] < trimEvery {
+		return false
+	}
+	delete(t.added, webhookID)
+	return true
 }
 
 // capRows keeps the newest limit rows of a webhook in table (history or
 // dead_letters, both ordered by seq).
-func capRows(ctx context.Context, tx *sql.Tx, table, webhookID string, limit int) error {
+func capRows(ctx context.Context, tx *txn, table, webhookID string, limit int) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE webhook_id = ?1 AND seq <=
 		(SELECT seq FROM `+table+` WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)`, webhookID, limit)
 	if err != nil {
@@ -49,8 +82,8 @@ func capRows(ctx context.Context, tx *sql.Tx, table, webhookID string, limit int
 // History returns a webhook's newest entries first, at most limit (all kept
 // when limit is not positive).
 func (s *Store) History(ctx context.Context, webhookID string, limit int) ([]history.Entry, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	if limit <= 0 || limit > s.limits.History {
+		limit = s.limits.History // the table may hold a few more (see trimEvery)
 	}
 	var out []history.Entry
 	err := s.read(ctx, func(q querier) error {
@@ -112,7 +145,7 @@ func (s *Store) DeadLetters(ctx context.Context, webhookID string) ([]store.Dead
 // letter of the same delivery, and trims those dead letters to
 // Limits.DeadLetters. It returns how many jobs it moved. Jobs moved together
 // are added oldest made first.
-func (s *Store) bury(ctx context.Context, tx *sql.Tx, where string, args []any, errText string, died time.Time) (int, error) {
+func (s *Store) bury(ctx context.Context, tx *txn, where string, args []any, errText string, died time.Time) (int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT webhook_id FROM jobs WHERE `+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("find jobs to dead-letter: %w", err)

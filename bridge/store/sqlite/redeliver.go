@@ -16,7 +16,7 @@ var _ store.Redeliveries = (*Store)(nil)
 // PurgeDeadLetters removes every dead letter of a webhook.
 func (s *Store) PurgeDeadLetters(ctx context.Context, webhookID string) (int, error) {
 	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE webhook_id = ?`, webhookID)
 		if err != nil {
 			return err
@@ -33,7 +33,7 @@ func (s *Store) PurgeDeadLetters(ctx context.Context, webhookID string) (int, er
 // Redeliver queues delivery deliveryID of a webhook again, from its dead
 // letters or else from its history.
 func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID string, now time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		var one int
 		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, deliveryID).Scan(&one); {
 		case err == nil:
@@ -52,7 +52,7 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID string, now
 		case err != sql.ErrNoRows:
 			return fmt.Errorf("read dead letter: %w", err)
 		}
-		j, err = fromHistory(ctx, tx, webhookID, deliveryID, now)
+		j, err = s.fromHistory(ctx, tx, webhookID, deliveryID, now)
 		if err != nil {
 			return err
 		}
@@ -66,8 +66,9 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID string, now
 
 // fromHistory returns the job that redelivers the newest history entry of a
 // delivery; store.ErrNotFound when the history has none.
-func fromHistory(ctx context.Context, tx *sql.Tx, webhookID, deliveryID string, now time.Time) (store.Job, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT entry FROM history WHERE webhook_id = ? ORDER BY seq DESC`, webhookID)
+func (s *Store) fromHistory(ctx context.Context, tx *txn, webhookID, deliveryID string, now time.Time) (store.Job, error) {
+	// The newest entries only: the table may hold a few more (see trimEvery).
+	rows, err := tx.QueryContext(ctx, `SELECT entry FROM history WHERE webhook_id = ? ORDER BY seq DESC LIMIT ?`, webhookID, s.limits.History)
 	if err != nil {
 		return store.Job{}, fmt.Errorf("read history: %w", err)
 	}
@@ -99,7 +100,7 @@ func fromHistory(ctx context.Context, tx *sql.Tx, webhookID, deliveryID string, 
 // whose delivery is queued or leased.
 func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now time.Time) (int, error) {
 	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM dead_letters
 			WHERE webhook_id = ? AND id NOT IN (SELECT id FROM jobs) ORDER BY seq`, webhookID)
 		if err != nil {
@@ -136,6 +137,6 @@ func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now 
 }
 
 // requeue adds j to the queue inside tx, as Ingest does.
-func (s *Store) requeue(ctx context.Context, tx *sql.Tx, j store.Job) error {
+func (s *Store) requeue(ctx context.Context, tx *txn, j store.Job) error {
 	return (&ingestTx{s: s, tx: tx}).Enqueue(ctx, j)
 }

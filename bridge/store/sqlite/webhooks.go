@@ -42,7 +42,7 @@ func (s *Store) Webhooks(ctx context.Context) ([]*rule.Webhook, error) {
 // CreateWebhook keeps a new webhook under w.ID; ErrConflict when its name or
 // its id is taken.
 func (s *Store) CreateWebhook(ctx context.Context, w *rule.Webhook) error {
-	err := s.putWebhook(ctx, w, func(tx *sql.Tx, spec []byte) error {
+	err := s.putWebhook(ctx, w, func(tx *txn, spec []byte) error {
 		if err := nameFree(ctx, tx, w); err != nil {
 			return err
 		}
@@ -67,7 +67,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *rule.Webhook) error {
 // UpdateWebhook replaces the webhook with w.ID; ErrNotFound when there is
 // none, ErrConflict when w takes another's name.
 func (s *Store) UpdateWebhook(ctx context.Context, w *rule.Webhook) error {
-	err := s.putWebhook(ctx, w, func(tx *sql.Tx, spec []byte) error {
+	err := s.putWebhook(ctx, w, func(tx *txn, spec []byte) error {
 		if err := nameFree(ctx, tx, w); err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *rule.Webhook) error {
 }
 
 // putWebhook encodes w and runs put with it in a transaction.
-func (s *Store) putWebhook(ctx context.Context, w *rule.Webhook, put func(tx *sql.Tx, spec []byte) error) error {
+func (s *Store) putWebhook(ctx context.Context, w *rule.Webhook, put func(tx *txn, spec []byte) error) error {
 	if w.ID == "" {
 		return errors.New("webhook has no id")
 	}
@@ -98,11 +98,11 @@ func (s *Store) putWebhook(ctx context.Context, w *rule.Webhook, put func(tx *sq
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error { return put(tx, spec) })
+	return s.write(ctx, func(tx *txn) error { return put(tx, spec) })
 }
 
 // nameFree fails with ErrConflict when another webhook than w has w's name.
-func nameFree(ctx context.Context, tx *sql.Tx, w *rule.Webhook) error {
+func nameFree(ctx context.Context, tx *txn, w *rule.Webhook) error {
 	var other string
 	err := tx.QueryRowContext(ctx, `SELECT id FROM webhooks WHERE name = ? AND id != ?`, w.Name, w.ID).Scan(&other)
 	switch {
@@ -118,7 +118,7 @@ func nameFree(ctx context.Context, tx *sql.Tx, w *rule.Webhook) error {
 // acks fail with ErrLeaseLost), dead letters and history; ErrNotFound when
 // there is no webhook with id.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
 		if err != nil {
 			return err

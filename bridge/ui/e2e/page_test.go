@@ -179,6 +179,8 @@ func TestWebPage(t *testing.T) {
 	reg.PushImage(t, "evil", "v1")
 	evil.waitRequests(t, 2)
 	b.waitFor("the dead letter", `!!document.querySelector('#deadletters-list details.entry')`)
+	// A failing webhook says since when, and why, as text.
+	b.waitText("#settings", "Failing since", "Last error", "answered 500 Internal Server Error")
 	b.click("#events-list details.entry summary")
 	b.waitText("#events-list details.entry[open] .response", "500 Internal Server Error", "X-Evil", markup)
 	if got := eval[string](b, `document.querySelector('#events-list details.entry[open] .response pre.body').textContent`); got != markup {
@@ -229,7 +231,7 @@ func TestWebPage(t *testing.T) {
 	// The list, wide and narrow.
 	b.do("open the list", chromedp.Navigate(base+"/ui/#/"))
 	b.waitText(`tr[data-name="pushhook"]`, "disabled", "succeeded", "app:*")
-	b.waitText(`tr[data-name="hostile"]`, "failed", "500")
+	b.waitText(`tr[data-name="hostile"]`, "failed", "500", "answered 500 Internal Server Error")
 	b.screenshot("list")
 	b.do("narrow the window", chromedp.EmulateViewport(390, 844))
 	b.screenshot("list-narrow")

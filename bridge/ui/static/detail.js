@@ -117,7 +117,8 @@ export async function detailView(ctx, name) {
         term('Last delivery', w.lastDelivery
           ? [badge(w.lastDelivery.status, w.lastDelivery.status === 'succeeded' ? 'ok' : 'bad'), ' ', timeEl(w.lastDelivery.time)]
           : h('span', { class: 'muted' }, 'none yet')),
-        w.failingSince && term('Failing since', h('span', { class: 'bad-text' }, timeEl(w.failingSince)))));
+        w.failingSince && term('Failing since', h('span', { class: 'bad-text' }, timeEl(w.failingSince))),
+        w.lastError && term('Last error', h('span', { class: 'error-text', id: 'last-error' }, w.lastError))));
   }
 
   function drawEvents() {

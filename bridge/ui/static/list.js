@@ -1,5 +1,6 @@
-// The list of webhooks: name, status, scope, actions, the last delivery and
-// since when it fails. It is read again every few seconds while shown.
+// The list of webhooks: name, status, scope, actions, the last delivery and,
+// while it fails, since when and the error of its last attempt. It is read
+// again every few seconds while shown.
 
 import { listWebhooks } from './api.js';
 import { badge, h, replace, timeEl } from './dom.js';
@@ -66,7 +67,8 @@ function row(w) {
           ' ', timeEl(last.time))
         : h('span', { class: 'muted' }, 'none yet')),
     h('td', { 'data-label': 'Failing since', class: 'failing' },
-      w.failingSince ? h('span', { class: 'bad-text' }, timeEl(w.failingSince)) : h('span', { class: 'muted' }, '—')));
+      w.failingSince ? h('span', { class: 'bad-text' }, timeEl(w.failingSince)) : h('span', { class: 'muted' }, '—'),
+      w.lastError && h('div', { class: 'error-text small clip last-error', title: w.lastError }, w.lastError)));
 }
 
 export function statusBadge(status) {

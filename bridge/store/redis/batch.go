@@ -1,0 +1,75 @@
+package redis
+
+import (
+	"context"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/regwebhook/regwebhook/internal/batch"
+)
+
+// maxPipeline bounds the scripts sent in one pipeline.
+const maxPipeline = 128
+
+// scriptCall is one run of a script, its answer in cmd.
+type scriptCall struct {
+	ctx    context.Context
+	script *redis.Script
+	keys   []string
+	args   []any // with the prefix first
+	cmd    *redis.Cmd
+}
+
+// newPipeliner returns the Runner through which the hot path's scripts run
+// (Ingest's commit, Ack): calls made while others are on their way to Redis
+// go together in the next pipeline, one write and one read for all, instead
+// of a round trip each. Each script still runs whole and alone in Redis, and
+// each call returns once its own script has run, with its own answer.
+func (s *Store) newPipeliner() *batch.Runner[*scriptCall] {
+	return batch.New(maxPipeline, s.runScripts)
+}
+
+// runScript runs a script through the pipeliner.
+func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: append([]any{s.prefix}, args...)}
+	if err := s.pipeliner.Do(c); err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return c.cmd
+}
+
+func (s *Store) runScripts(calls []*scriptCall) []error {
+	errs := make([]error, len(calls))
+	if len(calls) == 1 {
+		c := calls[0]
+		c.cmd = c.script.Run(c.ctx, s.c, c.keys, c.args...)
+		return errs
+	}
+	// Not one caller's context: a caller that gives up must not cut the
+	// others' scripts off. The connection's time-outs bound the pipeline.
+	ctx := context.Background()
+	pipe := s.c.Pipeline()
+	var sent []*scriptCall
+	for i, c := range calls {
+		if err := c.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		sent = append(sent, c)
+	}
+	if len(sent) == 0 {
+		return errs
+	}
+	_, _ = pipe.Exec(ctx) // each command holds its own error
+	for _, c := range sent {
+		// A Redis that restarted or flushed its scripts: Run loads it.
+		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			c.cmd = c.script.Run(c.ctx, s.c, c.keys, c.args...)
+		}
+	}
+	return errs
+}

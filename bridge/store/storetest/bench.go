@@ -1,0 +1,167 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// Benchmarks of the store operations on the hot path, shared by every store
+// so that their figures compare: each store's bench_test.go runs Bench.
+
+// BenchHooks is how many webhooks each benchmark envelope's event is
+// enqueued for: the load command's default, 4 webhooks per event.
+const BenchHooks = 4
+
+// benchPayload is the size of a rendered acr payload of a pushed manifest.
+const benchPayload = 600
+
+// Bench runs the store benchmarks on stores from open, one fresh store per
+// benchmark:
+//
+//   - Ingest: what one envelope with one pushed manifest commits: the
+//     dedupe check and mark, the index change, and BenchHooks jobs; serial
+//     (the registry's way) and from 16 goroutines at once;
+//   - Lease: leasing due jobs of one webhook, 1 and 16 a call, per job;
+//   - Ack: acknowledging one delivered job with its history entry, serial
+//     and from 16 goroutines at once (the workers do so concurrently).
+func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	b.Run("Ingest/serial", func(b *testing.B) { benchIngest(b, open(b), 1) })
+	b.Run("Ingest/parallel16", func(b *testing.B) { benchIngest(b, open(b), 16) })
+	b.Run("Lease/batch1", func(b *testing.B) { benchLease(b, open(b), 1) })
+	b.Run("Lease/batch16", func(b *testing.B) { benchLease(b, open(b), 16) })
+	b.Run("Ack/serial", func(b *testing.B) { benchAck(b, open(b), 1) })
+	b.Run("Ack/parallel16", func(b *testing.B) { benchAck(b, open(b), 16) })
+}
+
+func benchJob(id, webhook string, now time.Time) store.Job {
+	return store.Job{ID: id, WebhookID: webhook, EventID: "e-" + id, Action: "push", ContentType: "application/json",
+		Payload: make([]byte, benchPayload), Created: now, Due: now}
+}
+
+// ingestOne commits one envelope of event ev.
+func ingestOne(ctx context.Context, s store.Store, ev string, now time.Time) error {
+	return s.Ingest(ctx, func(tx store.Tx) error {
+		if seen, err := tx.Seen(ctx, ev); err != nil || seen {
+			return err
+		}
+		if err := tx.PutManifest(ctx, "team/app", "sha256:"+ev, "application/vnd.oci.image.manifest.v1+json", ev); err != nil {
+			return err
+		}
+		for w := range BenchHooks {
+			if err := tx.Enqueue(ctx, benchJob(fmt.Sprint(ev, "-", w), fmt.Sprint("w", w), now)); err != nil {
+				return err
+			}
+		}
+		return tx.MarkSeen(ctx, ev, now.Add(24*time.Hour))
+	})
+}
+
+func benchIngest(b *testing.B, s store.Store, parallelism int) {
+	ctx := context.Background()
+	now := time.Now()
+	var n atomic.Int64
+	if parallelism == 1 {
+		for b.Loop() {
+			if err := ingestOne(ctx, s, fmt.Sprint("event", n.Add(1)), now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(parallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := ingestOne(ctx, s, fmt.Sprint("event", n.Add(1)), now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// fill queues n jobs of webhook w, outside the timer.
+func fill(b *testing.B, s store.Store, w string, n int, now time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	const batch = 1000
+	for done := 0; done < n; {
+		k := min(batch, n-done)
+		err := s.Ingest(ctx, func(tx store.Tx) error {
+			for i := range k {
+				if err := tx.Enqueue(ctx, benchJob(fmt.Sprint(w, "-job", done+i), w, now)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done += k
+	}
+}
+
+// benchLease times leasing batch jobs a call; one op is one job leased.
+func benchLease(b *testing.B, s store.Store, batch int) {
+	ctx := context.Background()
+	now := time.Now()
+	fill(b, s, "w", b.N+batch, now)
+	b.ResetTimer()
+	for leased := 0; leased < b.N; {
+		res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Hour, Want: map[string]int{"w": batch}})
+		if err != nil || len(res.Leases) != batch {
+			b.Fatalf("lease: %d jobs, error %v", len(res.Leases), err)
+		}
+		leased += batch
+	}
+}
+
+// benchAck times acknowledging leased jobs, each with a history entry the
+// size a delivery's is.
+func benchAck(b *testing.B, s store.Store, parallelism int) {
+	ctx := context.Background()
+	now := time.Now()
+	fill(b, s, "w", b.N, now)
+	var leases []store.Lease
+	for len(leases) < b.N {
+		res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Hour, Want: map[string]int{"w": 1000}})
+		if err != nil || len(res.Leases) == 0 {
+			b.Fatalf("lease: %d jobs, error %v", len(res.Leases), err)
+		}
+		leases = append(leases, res.Leases...)
+	}
+	entry := func(l store.Lease) history.Entry {
+		return history.Entry{ID: l.ID, WebhookID: l.WebhookID, EventID: l.EventID, Action: l.Action, Attempt: 1, Timestamp: now,
+			Request:  history.Request{Method: "POST", RequestURI: "http://127.0.0.1/…", Content: string(l.Payload)},
+			Response: &history.Response{StatusCode: 200, ReasonPhrase: "OK"}}
+	}
+	b.ResetTimer()
+	var next atomic.Int64
+	ack := func() error {
+		l := leases[next.Add(1)-1]
+		return s.Ack(ctx, l, entry(l))
+	}
+	if parallelism == 1 {
+		for range b.N {
+			if err := ack(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(parallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := ack(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

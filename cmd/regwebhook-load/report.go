@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// measured is one system's figures in one run.
+type measured struct {
+	name string
+	s    *sent
+	rd   *round
+	want int64 // deliveries expected: accepted envelopes × webhooks per event
+	all  bool  // every expected delivery arrived
+}
+
+// ingestRate is accepted envelopes per second, from the first send to the
+// last answer.
+func (m *measured) ingestRate() float64 {
+	return rate(m.s.accepted, m.s.last-m.s.first)
+}
+
+// deliveryRate is deliveries per second, from the first send to the last
+// delivery: what a registry's burst costs until every webhook has it.
+func (m *measured) deliveryRate() float64 {
+	return rate(int(m.rd.unique.Load()), m.rd.lastDel.Load()-m.s.first)
+}
+
+func rate(n int, ns int64) float64 {
+	if ns <= 0 {
+		return 0
+	}
+	return float64(n) / (float64(ns) / 1e9)
+}
+
+// percentile is the q-quantile of sorted samples (nearest rank).
+func percentile(sorted []int64, q float64) (int64, bool) {
+	if len(sorted) == 0 {
+		return 0, false
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))], true
+}
+
+func fmtMs(ns int64) string { return fmt.Sprintf("%.2fms", float64(ns)/1e6) }
+
+// stat is one line of the table: a figure for each system and how to
+// compare them.
+type stat struct {
+	label string
+	cells []string
+	vals  []float64
+	ratio bool
+}
+
+// table prints the figures of each system side by side, with the first
+// system's over the second's when there are two.
+func table(out io.Writer, ms []*measured) {
+	lat := make([][]int64, len(ms))
+	ans := make([][]int64, len(ms))
+	for i, m := range ms {
+		lat[i] = slices.Clone(m.rd.lat[:m.rd.nlat.Load()])
+		ans[i] = slices.Clone(m.s.answer)
+		slices.Sort(lat[i])
+		slices.Sort(ans[i])
+	}
+	var stats []stat
+	add := func(label string, ratio bool, f func(i int) (string, float64)) {
+		st := stat{label: label, ratio: ratio}
+		for i := range ms {
+			c, v := f(i)
+			st.cells = append(st.cells, c)
+			st.vals = append(st.vals, v)
+		}
+		stats = append(stats, st)
+	}
+	add("envelopes accepted/s", true, func(i int) (string, float64) {
+		m := ms[i]
+		return fmt.Sprintf("%.0f  (%d of %d in %s)", m.ingestRate(), m.s.accepted, m.s.envelopes,
+			time.Duration(m.s.last-m.s.first).Round(time.Millisecond)), m.ingestRate()
+	})
+	add("deliveries/s", true, func(i int) (string, float64) {
+		m := ms[i]
+		got := m.rd.unique.Load()
+		note := ""
+		if !m.all {
+			note = ", NOT ALL ARRIVED"
+		}
+		return fmt.Sprintf("%.0f  (%d of %d in %s%s)", m.deliveryRate(), got, m.want,
+			time.Duration(m.rd.lastDel.Load()-m.s.first).Round(time.Millisecond), note), m.deliveryRate()
+	})
+	quant := func(label string, samples [][]int64, q float64) {
+		add(label, true, func(i int) (string, float64) {
+			v, ok := percentile(samples[i], q)
+			if !ok {
+				return "-", math.NaN()
+			}
+			return fmt.Sprintf("%s  (n=%d)", fmtMs(v), len(samples[i])), float64(v)
+		})
+	}
+	quant("answer p50", ans, 0.50)
+	quant("answer p99", ans, 0.99)
+	quant("sent→delivered p50", lat, 0.50)
+	quant("sent→delivered p99", lat, 0.99)
+	quant("sent→delivered p99.9", lat, 0.999)
+	add("envelopes refused", false, func(i int) (string, float64) { return failures(ms[i].s.failures), 0 })
+	add("duplicate deliveries", false, func(i int) (string, float64) {
+		return fmt.Sprint(ms[i].rd.dups.Load()), float64(ms[i].rd.dups.Load())
+	})
+	add("fixed rate: most behind", false, func(i int) (string, float64) {
+		return fmtMs(ms[i].s.behind), 0
+	})
+
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	head := []string{""}
+	for _, m := range ms {
+		head = append(head, m.name)
+	}
+	if len(ms) == 2 {
+		head = append(head, ms[0].name+"/"+ms[1].name)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, st := range stats {
+		row := append([]string{st.label}, st.cells...)
+		if len(ms) == 2 {
+			r := ""
+			if st.ratio && st.vals[1] > 0 && !math.IsNaN(st.vals[0]) && !math.IsNaN(st.vals[1]) {
+				r = fmt.Sprintf("%.2f", st.vals[0]/st.vals[1])
+			}
+			row = append(row, r)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+}
+
+func failures(f map[string]int) string {
+	if len(f) == 0 {
+		return "0"
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d× %s", f[k], k))
+	}
+	return strings.Join(parts, "; ")
+}

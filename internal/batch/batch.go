@@ -1,0 +1,86 @@
+// Package batch runs concurrent calls together, as a database's group
+// commit does: a call that arrives while a batch runs waits, and runs in the
+// next batch with every other call that arrived meanwhile. Under load one
+// commit (an fsync, a round trip to Redis) serves many calls; a call alone
+// runs at once, as it would without batching. Each call returns only once
+// its own batch has run, with its own result.
+package batch
+
+import "sync"
+
+// Runner batches calls of one kind. Its zero value is not usable: make it
+// with New.
+type Runner[T any] struct {
+	run func(items []T) []error
+	max int
+
+	mu      sync.Mutex
+	pending []*call[T]
+	running bool
+}
+
+type call[T any] struct {
+	item T
+	err  error
+	// done is sent to once: the call ran (lead false), or it is to run the
+	// next batch (lead true).
+	done chan struct{}
+	lead bool
+}
+
+// New returns a Runner whose batches run (at most limit items each) with
+// run, which returns one error per item, nil for those that succeeded.
+// run is called by one goroutine at a time.
+func New[T any](limit int, run func(items []T) []error) *Runner[T] {
+	return &Runner[T]{run: run, max: max(1, limit)}
+}
+
+// Do runs item in a batch and returns its error. The calling goroutine may
+// run the batch, its own item and others', and then hands the next batch to
+// another waiting caller, so no caller runs batches for longer than its own.
+func (r *Runner[T]) Do(item T) error {
+	c := &call[T]{item: item, done: make(chan struct{}, 1)}
+	r.mu.Lock()
+	r.pending = append(r.pending, c)
+	if r.running {
+		r.mu.Unlock()
+		<-c.done
+		if !c.lead {
+			return c.err
+		}
+		r.mu.Lock()
+	}
+	r.running = true
+	// c leads: it is the oldest pending call, so it is in this batch.
+	n := min(len(r.pending), r.max)
+	calls := r.pending[:n:n]
+	r.pending = append([]*call[T](nil), r.pending[n:]...)
+	r.mu.Unlock()
+
+	items := make([]T, n)
+	for i, cl := range calls {
+		items[i] = cl.item
+	}
+	errs := r.run(items)
+	for i, cl := range calls {
+		if i < len(errs) {
+			cl.err = errs[i]
+		}
+	}
+
+	r.mu.Lock()
+	if len(r.pending) > 0 {
+		next := r.pending[0]
+		next.lead = true
+		next.done <- struct{}{}
+	} else {
+		r.running = false
+	}
+	r.mu.Unlock()
+	for _, cl := range calls {
+		if cl != c {
+			cl.done <- struct{}{}
+		}
+	}
+	return c.err
+}
