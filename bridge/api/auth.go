@@ -1,13 +1,13 @@
 package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/regwebhook/regwebhook/internal/bearer"
 )
 
 // guard lets a request through to next only if SPEC §5 allows it, checking
@@ -17,7 +17,7 @@ import (
 func (a *api) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.Token != "" {
-			if !bearerOK(r.Header.Get("Authorization"), a.Token) {
+			if !bearer.Match(r.Header.Get("Authorization"), a.Token) {
 				a.Log.WithField("remote", r.RemoteAddr).Warn("API call refused: missing or wrong admin token")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="regwebhook"`)
 				a.fail(w, r, &ErrorDetail{Code: CodeUnauthorized, Message: "missing or wrong bearer token (admin.token)"})
@@ -52,18 +52,6 @@ func (a *api) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// bearerOK reports whether header is "Bearer <token>". The comparison takes
-// the same time whatever the header holds: both sides are hashed first, so
-// not even the token's length shows.
-func bearerOK(header, token string) bool {
-	scheme, got, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		got = ""
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && ok
 }
 
 // changes reports whether r may change something: anything but GET and HEAD.

@@ -6,7 +6,6 @@ package receive
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/payload"
 	"github.com/regwebhook/regwebhook/bridge/rule"
 	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/internal/bearer"
 )
 
 // Ingester commits an envelope's index changes, event ids and jobs at once.
@@ -84,7 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 		return
 	}
-	if h.p.Token != "" && !bearerOK(r.Header.Get("Authorization"), h.p.Token) {
+	if h.p.Token != "" && !bearer.Match(r.Header.Get("Authorization"), h.p.Token) {
 		h.p.Log.WithField("remote", r.RemoteAddr).Warn("notification refused: missing or wrong receiver token; check the registry's notifications.endpoints headers")
 		h.reject(w, r, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 		return
@@ -339,11 +339,6 @@ func readBody(body io.Reader, announced, limit int64) ([]byte, error) {
 			return b, err
 		}
 	}
-}
-
-// bearerOK compares the Authorization header with the token in constant time.
-func bearerOK(header, token string) bool {
-	return subtle.ConstantTimeCompare([]byte(header), []byte("Bearer "+token)) == 1
 }
 
 // jsonTypes are the content types an envelope may come with.
