@@ -361,7 +361,11 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.done <- d.deliver(work, l)
+		r, then := d.deliver(work, l)
+		d.done <- r
+		if then != nil {
+			then()
+		}
 	}()
 }
 

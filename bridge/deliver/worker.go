@@ -39,8 +39,15 @@ type result struct {
 // deliver makes one attempt of a leased job and records it in the store. ctx
 // is cancelled only when shutdown's grace has run out: a request it cuts is
 // not an attempt, and the job is released.
-func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
-	r := result{webhookID: l.WebhookID, kind: released}
+//
+// A delivered job is acknowledged by then, which the worker runs once it has
+// told the scheduler that the request ended: the worker's slot is free for
+// the next request while the ack commits (the store commits the acks of
+// many workers together). Run waits for then. A process that dies before the
+// ack commits delivers the job again, as it would have if it had died while
+// the webhook answered.
+func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then func()) {
+	r = result{webhookID: l.WebhookID, kind: released}
 	// Every line about a delivery names it (delivery id, the registry's event
 	// id) and its webhook (id, and name once known); never a header value.
 	// The fields are put together only for a line to write: most deliveries
@@ -59,7 +66,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
 		d.release(ctx, log(), l)
-		return r
+		return r, nil
 	}
 	hookName = hook.Name
 
@@ -68,25 +75,29 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 	entry, out := d.sender.Send(ctx, hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
 		d.release(ctx, log(), l)
-		return r
+		return r, nil
 	}
 	now := d.now()
 	d.metrics.deliveries.WithLabelValues(hook.Name, out.Reason).Inc()
 	d.metrics.latency.Observe(now.Sub(start).Seconds())
 
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
 	if out.Kind == Success {
 		r.kind = delivered
-		if err := d.queue.Ack(sctx, l, entry); err != nil {
-			d.storeError(log(), "ack", err)
-			return r
+		return r, func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+			defer cancel()
+			if err := d.queue.Ack(sctx, l, entry); err != nil {
+				d.storeError(log(), "ack", err)
+				return
+			}
+			if debugOn(d.log) {
+				log().Debug("delivered")
+			}
 		}
-		if debugOn(d.log) {
-			log().Debug("delivered")
-		}
-		return r
 	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 
 	r.kind = failed
 	f := store.Failure{
@@ -118,7 +129,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) result {
 		r.due = f.Due
 		flog.WithField("due", f.Due).Debug("delivery failed; will retry")
 	}
-	return r
+	return r, nil
 }
 
 // debugOn reports whether log writes debug lines, so that the hot path

@@ -155,3 +155,59 @@ func failures(f map[string]int) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// medians prints, for several rounds of regwebhook against the floor, each
+// round's ratios and their medians: on a machine shared with other work,
+// one round's figures vary, the median less.
+func medians(out io.Writer, rounds [][]*measured) {
+	type ratio struct {
+		label string
+		of    func(m *measured) float64
+	}
+	p99 := func(m *measured) float64 {
+		l := slices.Clone(m.rd.lat[:m.rd.nlat.Load()])
+		slices.Sort(l)
+		v, _ := percentile(l, 0.99)
+		return float64(v)
+	}
+	ans99 := func(m *measured) float64 {
+		l := slices.Clone(m.s.answer)
+		slices.Sort(l)
+		v, _ := percentile(l, 0.99)
+		return float64(v)
+	}
+	ans50 := func(m *measured) float64 {
+		l := slices.Clone(m.s.answer)
+		slices.Sort(l)
+		v, _ := percentile(l, 0.50)
+		return float64(v)
+	}
+	ratios := []ratio{
+		{"envelopes accepted/s", (*measured).ingestRate},
+		{"deliveries/s", (*measured).deliveryRate},
+		{"answer p50", ans50},
+		{"answer p99", ans99},
+		{"sent→delivered p99", p99},
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
+	fmt.Fprintf(tw, "%s/%s over %d rounds\tmedian\teach round\n", rounds[0][0].name, rounds[0][1].name, len(rounds))
+	for _, r := range ratios {
+		var each []float64
+		var cells []string
+		for _, rd := range rounds {
+			a, b := r.of(rd[0]), r.of(rd[1])
+			if b <= 0 {
+				continue
+			}
+			each = append(each, a/b)
+			cells = append(cells, fmt.Sprintf("%.2f", a/b))
+		}
+		if len(each) == 0 {
+			continue
+		}
+		sorted := slices.Clone(each)
+		slices.Sort(sorted)
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\n", r.label, sorted[len(sorted)/2], strings.Join(cells, " "))
+	}
+	tw.Flush()
+}

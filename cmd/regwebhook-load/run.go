@@ -29,6 +29,7 @@ type runOpts struct {
 	settle     time.Duration
 	noFloor    bool
 	floorOnly  bool
+	repeat     int
 	floorDir   string
 	floor      floorOpts
 }
@@ -74,6 +75,7 @@ on the same file system as regwebhook's store.embedded.path.`,
 	f.DurationVar(&o.settle, "settle", time.Second, "wait after making webhooks, for every replica to have them")
 	f.BoolVar(&o.noFloor, "no-floor", false, "measure regwebhook only")
 	f.BoolVar(&o.floorOnly, "floor-only", false, "measure the floor only")
+	f.IntVar(&o.repeat, "repeat", 1, "measure regwebhook and the floor this many times, in turn, and print the median ratios")
 	f.StringVar(&o.floorDir, "floor-dir", ".", "embedded: where the floor's database goes (a temporary directory inside it)")
 	o.floor.flags(cmd)
 	return cmd
@@ -108,23 +110,37 @@ func runRun(ctx context.Context, o runOpts, out io.Writer) error {
 	fmt.Fprintf(out, "regwebhook-load run: %d envelopes of one pushed manifest each, %s; %d webhooks, %d per event\n",
 		o.envelopes, p, o.webhooks, o.perEvent)
 	fmt.Fprintf(out, "store: %s; floor: %s, %d workers\n", storeDesc(o.floor), floorDesc(o.floor), o.floor.workers)
-	var results []*measured
-	if !o.floorOnly {
-		m, err := measureRegwebhook(ctx, o, p, groups, sk)
-		if err != nil {
-			return err
+	var rounds [][]*measured
+	for i := range max(1, o.repeat) {
+		var results []*measured
+		if !o.floorOnly {
+			m, err := measureRegwebhook(ctx, o, p, groups, sk)
+			if err != nil {
+				return err
+			}
+			results = append(results, m)
 		}
-		results = append(results, m)
-	}
-	if !o.noFloor {
-		m, err := measureFloor(ctx, o, p, groups, sk)
-		if err != nil {
-			return err
+		if !o.noFloor {
+			m, err := measureFloor(ctx, o, p, groups, sk)
+			if err != nil {
+				return err
+			}
+			results = append(results, m)
 		}
-		results = append(results, m)
+		if o.repeat > 1 {
+			fmt.Fprintf(out, "\nround %d of %d", i+1, o.repeat)
+		}
+		fmt.Fprintln(out)
+		table(out, results)
+		rounds = append(rounds, results)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	fmt.Fprintln(out)
-	table(out, results)
+	if len(rounds) > 1 && len(rounds[0]) == 2 {
+		fmt.Fprintln(out)
+		medians(out, rounds)
+	}
 	return nil
 }
 

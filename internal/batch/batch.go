@@ -35,6 +35,13 @@ func New[T any](limit int, run func(items []T) []error) *Runner[T] {
 	return &Runner[T]{run: run, max: max(1, limit)}
 }
 
+// Pending returns how many calls wait for the running batch to end.
+func (r *Runner[T]) Pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending)
+}
+
 // Do runs item in a batch and returns its error. The calling goroutine may
 // run the batch, its own item and others', and then hands the next batch to
 // another waiting caller, so no caller runs batches for longer than its own.

@@ -109,9 +109,7 @@ func waitPending(t *testing.T, r *Runner[string], n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r.mu.Lock()
-		k := len(r.pending)
-		r.mu.Unlock()
+		k := r.Pending()
 		switch {
 		case k == n:
 			return

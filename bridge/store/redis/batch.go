@@ -2,10 +2,12 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/internal/batch"
 )
 
@@ -21,8 +23,8 @@ type scriptCall struct {
 	cmd    *redis.Cmd
 }
 
-// newPipeliner returns the Runner through which the hot path's scripts run
-// (Ingest's commit, Ack): calls made while others are on their way to Redis
+// newPipeliner returns the Runner through which Ingest's commits run:
+// calls made while others are on their way to Redis
 // go together in the next pipeline, one write and one read for all, instead
 // of a round trip each. Each script still runs whole and alone in Redis, and
 // each call returns once its own script has run, with its own answer.
@@ -69,6 +71,60 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 		// A Redis that restarted or flushed its scripts: Run loads it.
 		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 			c.cmd = c.script.Run(c.ctx, s.c, c.keys, c.args...)
+		}
+	}
+	return errs
+}
+
+// ackCall is one Ack: its job, lease token and history entry.
+type ackCall struct {
+	ctx   context.Context
+	id    string
+	token string
+	entry []byte
+}
+
+// newAcker returns the Runner through which Ack runs: the acks made while
+// others are on their way to Redis go in one run of ackScript, which acks
+// each job on its own.
+func (s *Store) newAcker() *batch.Runner[*ackCall] {
+	return batch.New(maxPipeline, s.runAcks)
+}
+
+// runAcks acks calls with one run of ackScript; a call whose lease was lost
+// gets store.ErrLeaseLost.
+func (s *Store) runAcks(calls []*ackCall) []error {
+	errs := make([]error, len(calls))
+	args := make([]any, 0, 1+3*len(calls))
+	args = append(args, s.limits.History)
+	var sent []int // indexes of the calls sent
+	for i, c := range calls {
+		if err := c.ctx.Err(); err != nil {
+			errs[i] = classify(err) // it waited too long for Redis
+			continue
+		}
+		args = append(args, c.id, c.token, c.entry)
+		sent = append(sent, i)
+	}
+	if len(sent) == 0 {
+		return errs
+	}
+	ctx := calls[sent[0]].ctx
+	if len(sent) > 1 {
+		// Not one caller's context: a caller that gives up must not cut
+		// the others' acks off. The connection's time-outs bound the call.
+		ctx = context.Background()
+	}
+	done, err := s.run(ctx, ackScript, s.keys("leased"), args...).Int64Slice()
+	if err == nil && len(done) != len(sent) {
+		err = fmt.Errorf("ackScript answered %d results for %d jobs", len(done), len(sent))
+	}
+	for k, i := range sent {
+		switch {
+		case err != nil:
+			errs[i] = classify(err)
+		case done[k] == 0:
+			errs[i] = store.ErrLeaseLost
 		}
 	}
 	return errs

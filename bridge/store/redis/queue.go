@@ -109,17 +109,16 @@ func str(v any) string {
 var errLeaseMismatch = errors.New("the lease's attempts or creation time are not the job's")
 
 // Ack deletes the delivered job and records e in its webhook's history.
+// Acks made while others are on their way to Redis go together in one run
+// of ackScript (see batch.go): the workers of a busy dispatcher finish
+// many deliveries at once.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	entry, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
-	n, err := s.runScript(ctx, ackScript, s.keys("leased"), l.ID, l.Token, entry, s.limits.History).Int()
-	if err != nil {
-		return fmt.Errorf("ack job %q: %w", l.ID, classify(err))
-	}
-	if n == 0 {
-		return fmt.Errorf("ack job %q: %w", l.ID, store.ErrLeaseLost)
+	if err := s.acks.Do(&ackCall{ctx: ctx, id: l.ID, token: l.Token, entry: entry}); err != nil {
+		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}
 	return nil
 }

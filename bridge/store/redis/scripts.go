@@ -247,21 +247,33 @@ end
 return out
 `)
 
-// ackScript finishes a delivered job and records its attempt.
+// ackScript finishes delivered jobs and records their attempts: one or
+// more jobs, each on its own (the acks of workers that finished at once,
+// see Ack).
 //
 // KEYS: [1] leased.
-// ARGV: [1] prefix, [2] job id, [3] lease token, [4] history entry (JSON),
-// [5] history limit.
-// Returns: 1 done, 0 the lease is no longer held (nothing changed).
+// ARGV: [1] prefix, [2] history limit, then per job: job id, lease token,
+// history entry (JSON).
+// Returns: per job, in order, 1 done or 0 the lease is no longer held (that
+// job unchanged).
 var ackScript = redis.NewScript(lib + `
 k.leased = KEYS[1]
-local jk = jobkey(ARGV[2])
-local j = redis.call('HMGET', jk, 'token', 'webhook')
-if ARGV[3] == '' or j[1] ~= ARGV[3] then return 0 end
-redis.call('DEL', jk)
-redis.call('ZREM', k.leased, ARGV[2])
-record(j[2], ARGV[4], tonumber(ARGV[5]))
-return 1
+local limit = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 3 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local jk = jobkey(id)
+  local j = redis.call('HMGET', jk, 'token', 'webhook')
+  if token == '' or j[1] ~= token then
+    out[#out + 1] = 0
+  else
+    redis.call('DEL', jk)
+    redis.call('ZREM', k.leased, id)
+    record(j[2], ARGV[i + 2], limit)
+    out[#out + 1] = 1
+  end
+end
+return out
 `)
 
 // failScript records a failed attempt and queues the job again at a new due

@@ -76,8 +76,10 @@ type Store struct {
 	limits   store.Limits
 	process  string // this process, in Announce
 	warnings []string
-	// pipeliner sends the hot path's scripts together (batch.go).
+	// pipeliner sends Ingest's commits together, acks runs acks together
+	// (batch.go).
 	pipeliner *batch.Runner[*scriptCall]
+	acks      *batch.Runner[*ackCall]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -111,6 +113,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		process: processID(),
 	}
 	s.pipeliner = s.newPipeliner()
+	s.acks = s.newAcker()
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open redis store: %w", err)

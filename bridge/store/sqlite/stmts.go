@@ -10,6 +10,10 @@ import (
 // the store has seen them: SQLite spends about as long preparing (parsing,
 // planning) a small statement as running it, and writes run the same few
 // dozen statements all the time.
+//
+// Its statements are not interrupted when their caller's context ends: a
+// write checks its context before it starts (runBatch), each statement is
+// short, and watching a context costs the driver a goroutine per statement.
 type txn struct {
 	*sql.Tx
 	c *stmtCache
@@ -17,6 +21,7 @@ type txn struct {
 
 // ExecContext runs query, prepared when it was seen before.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.c.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -25,6 +30,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs query, prepared when it was seen before.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.c.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
@@ -33,6 +39,7 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs query, prepared when it was seen before.
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.c.get(query); st != nil {
 		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
