@@ -25,13 +25,13 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 	return nil
 }
 
-// History returns a webhook's newest entries first, at most limit (all kept
-// when limit is not positive).
+// History returns a webhook's newest entries first, at most limit (all kept,
+// Limits.History, when limit is not positive).
 func (s *Store) History(ctx context.Context, webhookID string, limit int) ([]history.Entry, error) {
-	stop := int64(limit) - 1
-	if limit <= 0 {
-		stop = -1
+	if limit <= 0 || limit > s.limits.History {
+		limit = s.limits.History // the list may hold a few more (see record in scripts.go)
 	}
+	stop := int64(limit) - 1
 	raw, err := s.c.LRange(ctx, s.key("history:"+webhookID), 0, stop).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read history of webhook %q: %w", webhookID, classify(err))

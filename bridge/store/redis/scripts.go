@@ -31,14 +31,50 @@ end
 
 local function jobkey(id) return P .. 'job:' .. id end
 
--- The fields of a job, in the order the scripts return them.
+-- A job's payload is a string of its own, written once: the job's hash
+-- holds only short fields, so Redis keeps it compact (a listpack) and a
+-- lease or an ack changes a few bytes, not a hash table with the payload.
+local function plkey(id) return P .. 'pl:' .. id end
+
+-- The fields of a job, in the order the scripts return them. The payload
+-- is in plkey (a job of a store written before had it in its hash).
 local jobFields = {'webhook', 'event', 'action', 'type', 'created', 'redelivery', 'attempts', 'due', 'payload'}
 
--- queue indexes a job as queued: by due per webhook and overall, by creation.
+-- jobof returns a job's jobFields values, its payload included.
+local function jobof(id, jk)
+  local f = redis.call('HMGET', jk, unpack(jobFields))
+  f[9] = redis.call('GET', plkey(id)) or f[9]
+  return f
+end
+
+-- deljob removes a job's hash and payload.
+local function deljob(id, jk)
+  redis.call('DEL', jk, plkey(id))
+end
+
+-- queue indexes a job as queued: by due per webhook and overall, by
+-- creation. While k.batch is set (a script that queues many jobs), the
+-- overall indexes are added to once, by flush, for all of them.
 local function queue(id, webhook, due, created)
   redis.call('ZADD', P .. 'q:' .. webhook, us(due), id)
+  local b = k.batch
+  if b then
+    b.q[#b.q + 1], b.q[#b.q + 2] = us(due), id
+    b.c[#b.c + 1], b.c[#b.c + 2] = us(created), id
+    return
+  end
   redis.call('ZADD', k.queued, us(due), id)
   redis.call('ZADD', k.created, us(created), id)
+end
+
+-- flush adds the jobs queued since k.batch was set to the overall indexes.
+local function flush()
+  local b = k.batch
+  k.batch = nil
+  if b and #b.q > 0 then
+    redis.call('ZADD', k.queued, unpack(b.q))
+    redis.call('ZADD', k.created, unpack(b.c))
+  end
 end
 
 local function unqueue(id, webhook)
@@ -50,8 +86,9 @@ end
 -- addjob keeps a new job and queues it; the values are jobFields' (after id).
 local function addjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
   redis.call('HSET', jobkey(id), 'webhook', webhook, 'event', event, 'action', action, 'type', ctype,
-    'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due, 'payload', payload,
+    'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due,
     'state', 'queued', 'token', '', 'until', '')
+  redis.call('SET', plkey(id), payload)
   queue(id, webhook, due, created)
 end
 
@@ -69,11 +106,14 @@ local function requeue(id, jk, webhook, due, created)
   queue(id, webhook, due, created)
 end
 
--- record adds a history entry to a webhook's, newest first, and keeps limit.
+-- record adds a history entry to a webhook's, newest first, and keeps
+-- limit: it cuts the list back to limit once it holds 16 more, not after
+-- every entry (History reads the newest limit only).
 local function record(webhook, entry, limit)
   local h = P .. 'history:' .. webhook
-  redis.call('LPUSH', h, entry)
-  redis.call('LTRIM', h, 0, limit - 1)
+  if redis.call('LPUSH', h, entry) > limit + 16 then
+    redis.call('LTRIM', h, 0, limit - 1)
+  end
 end
 
 -- bury turns the job id (no longer indexed as queued or leased) into a dead
@@ -81,7 +121,7 @@ end
 -- and drops that webhook's oldest dead letters beyond limit.
 local function bury(id, err, died, limit)
   local jk = jobkey(id)
-  local j = redis.call('HMGET', jk, unpack(jobFields))
+  local j = jobof(id, jk)
   local webhook = j[1]
   local dl = P .. 'dl:' .. id
   local old = redis.call('HGET', dl, 'webhook')
@@ -96,7 +136,7 @@ local function bury(id, err, died, limit)
   local dz = P .. 'dead:' .. webhook
   redis.call('ZADD', dz, redis.call('INCR', k.seq), id)
   redis.call('SADD', k.deadall, id)
-  redis.call('DEL', jk)
+  deljob(id, jk)
   local extra = redis.call('ZCARD', dz) - limit
   if extra > 0 then
     for _, gone in ipairs(redis.call('ZRANGE', dz, 0, extra - 1)) do
@@ -167,6 +207,7 @@ for _ = 1, tonumber(ARGV[2]) do
   i = i + 4
 end
 local width = {seen = 3, job = 11, put = 5, deltag = 3, delman = 3}
+k.batch = {q = {}, c = {}}
 local w = i
 while w <= #ARGV do
   local n = width[ARGV[w]]
@@ -204,45 +245,65 @@ while i <= #ARGV do
   end
   i = i + width[op]
 end
+flush()
 return 1
 `)
 
 // leaseScript leases, for each webhook asked, up to its count of due queued
 // jobs, oldest due first (then by id), and finds when its earliest job still
-// queued is due.
+// queued is due (to the microsecond, as due times are compared).
 //
 // KEYS: [1] queued, [2] leased, [3] created.
 // ARGV: [1] prefix, [2] now (µs), [3] lease until (ns), [4] token base, then
 // pairs of webhook id and count.
-// Returns: one array per webhook: {webhook id, due (ns) of its earliest
-// queued job or empty, then per job leased {id, token, the jobFields values}}.
+// Returns: one array per webhook: {webhook id, due (ns, a whole number of
+// µs) of its earliest queued job or empty, then per job leased {id, token, the jobFields values}}.
 // Job tokens are the base and a counter: new for every lease.
 var leaseScript = redis.NewScript(lib + `
 k.queued, k.leased, k.created = KEYS[1], KEYS[2], KEYS[3]
-local now, untilNs, base = ARGV[2], ARGV[3], ARGV[4]
+local nowUs, untilNs, base = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local out, n = {}, 0
+-- The overall indexes change once for all the jobs leased.
+local ids, leases = {}, {}
 for i = 5, #ARGV, 2 do
   local webhook, want = ARGV[i], tonumber(ARGV[i + 1])
   local qk = P .. 'q:' .. webhook
   local res = {webhook, ''}
-  if want > 0 then
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', qk, '-inf', now, 'LIMIT', 0, want)) do
+  -- The first want + 1 queued jobs, by due: those due are leased (up to
+  -- want), the first one left tells when the next is due.
+  local first = redis.call('ZRANGE', qk, 0, want, 'WITHSCORES')
+  local due = {}
+  for j = 1, #first, 2 do
+    if #due < want and tonumber(first[j + 1]) <= nowUs then
+      due[#due + 1] = first[j]
+    else
+      res[2] = first[j + 1] .. '000' -- µs to ns
+      break
+    end
+  end
+  if #due > 0 then
+    for _, id in ipairs(due) do
       n = n + 1
       local token = base .. '.' .. n
       local jk = jobkey(id)
-      local f = redis.call('HMGET', jk, unpack(jobFields))
+      local f = jobof(id, jk)
       f[7] = tostring(tonumber(f[7]) + 1) -- attempts, counting this one
       redis.call('HSET', jk, 'attempts', f[7], 'state', 'leased', 'token', token, 'until', untilNs)
-      unqueue(id, webhook)
-      redis.call('ZADD', k.leased, us(untilNs), id)
+      ids[#ids + 1] = id
+      leases[#leases + 1], leases[#leases + 2] = us(untilNs), id
       local job = {id, token}
       for _, v in ipairs(f) do job[#job + 1] = v end
       res[#res + 1] = job
     end
+    -- They are the webhook's first by rank.
+    redis.call('ZREMRANGEBYRANK', qk, 0, #due - 1)
   end
-  local first = redis.call('ZRANGE', qk, 0, 0)[1]
-  if first then res[2] = redis.call('HGET', jobkey(first), 'due') end
   out[#out + 1] = res
+end
+if #ids > 0 then
+  redis.call('ZREM', k.queued, unpack(ids))
+  redis.call('ZREM', k.created, unpack(ids))
+  redis.call('ZADD', k.leased, unpack(leases))
 end
 return out
 `)
@@ -259,7 +320,7 @@ return out
 var ackScript = redis.NewScript(lib + `
 k.leased = KEYS[1]
 local limit = tonumber(ARGV[2])
-local out = {}
+local out, done = {}, {}
 for i = 3, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local jk = jobkey(id)
@@ -267,12 +328,13 @@ for i = 3, #ARGV, 3 do
   if token == '' or j[1] ~= token then
     out[#out + 1] = 0
   else
-    redis.call('DEL', jk)
-    redis.call('ZREM', k.leased, id)
+    deljob(id, jk)
+    done[#done + 1] = id
     record(j[2], ARGV[i + 2], limit)
     out[#out + 1] = 1
   end
 end
+if #done > 0 then redis.call('ZREM', k.leased, unpack(done)) end
 return out
 `)
 
@@ -445,14 +507,14 @@ redis.call('HDEL', KEYS[1], id)
 redis.call('SET', KEYS[3], ARGV[3])
 local qk = P .. 'q:' .. id
 for _, j in ipairs(redis.call('ZRANGE', qk, 0, -1)) do
-  redis.call('DEL', jobkey(j))
+  deljob(j, jobkey(j))
   redis.call('ZREM', k.queued, j)
   redis.call('ZREM', k.created, j)
 end
 redis.call('DEL', qk)
 for _, j in ipairs(redis.call('ZRANGE', k.leased, 0, -1)) do
   if redis.call('HGET', jobkey(j), 'webhook') == id then
-    redis.call('DEL', jobkey(j))
+    deljob(j, jobkey(j))
     redis.call('ZREM', k.leased, j)
   end
 end

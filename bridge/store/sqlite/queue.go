@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,20 +10,23 @@ import (
 	"sort"
 	"time"
 
-	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
-// jobCols are the columns of a store.Job, in scanJob's order; dead_letters has
-// them too.
+// jobCols are the columns of a store.Job in dead_letters, in scanJob's order.
 const jobCols = `id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, payload`
+
+// queueCols are the same columns of a job in the queue, whose payload is in
+// bodies.
+const queueCols = `id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due,
+	(SELECT payload FROM bodies WHERE bodies.seq = queue.body)`
 
 // scanner is what *sql.Row and *sql.Rows share.
 type scanner interface {
 	Scan(dest ...any) error
 }
 
-// scanJob reads jobCols, then extra.
+// scanJob reads jobCols (or queueCols), then extra.
 func scanJob(r scanner, extra ...any) (store.Job, error) {
 	var j store.Job
 	var created, due int64
@@ -40,7 +44,13 @@ func scanJob(r scanner, extra ...any) (store.Job, error) {
 // returns once that is durable. fn's error is returned as it is. fn must not
 // call other methods of s while it runs: the store's one connection is its.
 func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
-	o := &op{ctx: ctx, fn: func(tx *txn) error { return fn(&ingestTx{s: s, tx: tx}) }}
+	o := &op{ctx: ctx, fn: func(tx *txn) error {
+		it := &ingestTx{s: s, tx: tx}
+		if err := fn(it); err != nil {
+			return err
+		}
+		return it.finish(ctx)
+	}}
 	if err := s.commit(o); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -51,6 +61,17 @@ func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
 type ingestTx struct {
 	s  *Store
 	tx *txn
+	// bodies are the payloads this transaction stored: the jobs of an event
+	// for the webhooks of one format get the same bytes, stored once.
+	bodies []body
+	// orphans: some Enqueue added no job, so a body may have no job.
+	orphans bool
+}
+
+// body is a payload stored in bodies, and its row.
+type body struct {
+	payload []byte
+	seq     int64
 }
 
 var _ store.Tx = (*ingestTx)(nil)
@@ -79,13 +100,53 @@ func (t *ingestTx) MarkSeen(ctx context.Context, eventID string, until time.Time
 	return nil
 }
 
-// Enqueue queues job unless a job with its ID is queued or leased.
+// Enqueue queues job unless a job with its ID is queued or leased. Its
+// payload is stored once per transaction: jobs with the same bytes share it.
 func (t *ingestTx) Enqueue(ctx context.Context, j store.Job) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO jobs (`+jobCols+`, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')
-		ON CONFLICT (id) DO NOTHING`,
-		j.ID, j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), j.Redelivery, j.Attempts, nanos(j.Due), payloadArg(j.Payload))
+	seq, err := t.body(ctx, j.Payload)
+	if err != nil {
+		return fmt.Errorf("enqueue job %q: store payload: %w", j.ID, t.s.classify(err))
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		j.ID, j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), j.Redelivery, j.Attempts, nanos(j.Due), seq)
 	if err != nil {
 		return fmt.Errorf("enqueue job %q: %w", j.ID, t.s.classify(err))
+	}
+	if n, err := affected(res); err != nil {
+		return fmt.Errorf("enqueue job %q: %w", j.ID, t.s.classify(err))
+	} else if n == 0 {
+		t.orphans = true
+	}
+	return nil
+}
+
+// body returns the row of payload in bodies, storing it unless this
+// transaction already did. A new body has no refs until a job points at it.
+func (t *ingestTx) body(ctx context.Context, payload []byte) (int64, error) {
+	for _, b := range t.bodies {
+		if bytes.Equal(b.payload, payload) {
+			return b.seq, nil
+		}
+	}
+	var seq int64
+	if err := t.tx.QueryRowContext(ctx, `INSERT INTO bodies (refs, payload) VALUES (0, ?) RETURNING seq`, payloadArg(payload)).Scan(&seq); err != nil {
+		return 0, err
+	}
+	t.bodies = append(t.bodies, body{payload, seq})
+	return seq, nil
+}
+
+// finish removes the bodies this transaction stored for jobs that were
+// already queued.
+func (t *ingestTx) finish(ctx context.Context) error {
+	if !t.orphans {
+		return nil
+	}
+	for _, b := range t.bodies {
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM bodies WHERE seq = ? AND refs = 0`, b.seq); err != nil {
+			return fmt.Errorf("remove unused payload: %w", t.s.classify(err))
+		}
 	}
 	return nil
 }
@@ -112,25 +173,19 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 		return res, nil
 	}
 	until := req.Now.Add(req.For)
+	// Tokens are this base and the job's row: new for every lease.
+	base := newToken() + "."
 	err := s.write(ctx, func(tx *txn) error {
 		for _, id := range ids {
 			if n := req.Want[id]; n > 0 {
-				jobs, err := dueJobs(ctx, tx, id, req.Now, n)
+				leases, err := leaseJobs(ctx, tx, id, req.Now, until, n, base)
 				if err != nil {
 					return err
 				}
-				for _, j := range jobs {
-					l := store.Lease{Job: j, Token: newToken(), Until: until}
-					l.Attempts++
-					if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'leased', attempts = ?, token = ?, lease_until = ? WHERE id = ?`,
-						l.Attempts, l.Token, nanos(until), l.ID); err != nil {
-						return fmt.Errorf("lease job %q: %w", l.ID, err)
-					}
-					res.Leases = append(res.Leases, l)
-				}
+				res.Leases = append(res.Leases, leases...)
 			}
 			var next sql.NullInt64
-			if err := tx.QueryRowContext(ctx, `SELECT min(due) FROM jobs WHERE webhook_id = ? AND state = 'queued'`, id).Scan(&next); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT min(due) FROM queue WHERE webhook_id = ? AND lease_until = 0`, id).Scan(&next); err != nil {
 				return fmt.Errorf("find next job of webhook %q: %w", id, err)
 			}
 			if next.Valid {
@@ -145,26 +200,52 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	return res, nil
 }
 
-// dueJobs returns up to n queued jobs of a webhook due at now, oldest due first.
-func dueJobs(ctx context.Context, tx *txn, webhookID string, now time.Time, n int) ([]store.Job, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs
-		WHERE webhook_id = ? AND state = 'queued' AND due <= ? ORDER BY due, id LIMIT ?`, webhookID, nanos(now), n)
+// leaseJobs leases up to n queued jobs of a webhook due at now, oldest due
+// first, until until, and returns them in that order.
+func leaseJobs(ctx context.Context, tx *txn, webhookID string, now, until time.Time, n int, base string) ([]store.Lease, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE queue SET attempts = attempts + 1, lease_until = ?1, token = ?2 || seq
+		WHERE seq IN (SELECT seq FROM queue WHERE webhook_id = ?3 AND lease_until = 0 AND due <= ?4 ORDER BY due, seq LIMIT ?5)
+		RETURNING `+queueCols+`, token, seq`, nanos(until), base, webhookID, nanos(now), n)
 	if err != nil {
-		return nil, fmt.Errorf("find due jobs of webhook %q: %w", webhookID, err)
+		return nil, fmt.Errorf("lease jobs of webhook %q: %w", webhookID, err)
 	}
 	defer rows.Close()
-	var jobs []store.Job
+	var leases []store.Lease
+	var seqs []int64
 	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read due jobs of webhook %q: %w", webhookID, err)
+		var l store.Lease
+		var seq int64
+		if l.Job, err = scanJob(rows, &l.Token, &seq); err != nil {
+			return nil, fmt.Errorf("read leased jobs of webhook %q: %w", webhookID, err)
 		}
-		jobs = append(jobs, j)
+		l.Until = until
+		leases = append(leases, l)
+		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read due jobs of webhook %q: %w", webhookID, err)
+		return nil, fmt.Errorf("read leased jobs of webhook %q: %w", webhookID, err)
 	}
-	return jobs, nil
+	// RETURNING gives rows in no set order.
+	sort.Sort(byDue{leases, seqs})
+	return leases, nil
+}
+
+// byDue sorts leases by due, then row.
+type byDue struct {
+	l   []store.Lease
+	seq []int64
+}
+
+func (b byDue) Len() int { return len(b.l) }
+func (b byDue) Less(i, j int) bool {
+	if !b.l[i].Due.Equal(b.l[j].Due) {
+		return b.l[i].Due.Before(b.l[j].Due)
+	}
+	return b.seq[i] < b.seq[j]
+}
+func (b byDue) Swap(i, j int) {
+	b.l[i], b.l[j] = b.l[j], b.l[i]
+	b.seq[i], b.seq[j] = b.seq[j], b.seq[i]
 }
 
 // newToken returns a random lease token.
@@ -178,33 +259,12 @@ func newToken() string {
 // store.ErrLeaseLost when l no longer holds it.
 func leased(ctx context.Context, tx *txn, l store.Lease) (attempts int, created time.Time, err error) {
 	var c int64
-	err = tx.QueryRowContext(ctx, `SELECT attempts, created FROM jobs WHERE id = ? AND state = 'leased' AND token = ?`,
+	err = tx.QueryRowContext(ctx, `SELECT attempts, created FROM queue WHERE id = ? AND lease_until > 0 AND token = ?`,
 		l.ID, l.Token).Scan(&attempts, &c)
 	if err == sql.ErrNoRows {
 		return 0, time.Time{}, store.ErrLeaseLost
 	}
 	return attempts, fromNanos(c), err
-}
-
-// Ack deletes the delivered job and records e in its webhook's history.
-func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
-	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ? AND state = 'leased' AND token = ?`, l.ID, l.Token)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrLeaseLost
-		}
-		e.WebhookID = l.WebhookID
-		return s.record(ctx, tx, e)
-	})
-	if err != nil {
-		return fmt.Errorf("ack job %q: %w", l.ID, err)
-	}
-	return nil
 }
 
 // Fail records the failed attempt, and queues the job again at f.Due or, when
@@ -220,7 +280,7 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 			if _, err := s.bury(ctx, tx, `id = ?`, []any{l.ID}, f.Error, f.Now); err != nil {
 				return err
 			}
-		} else if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', due = ?, token = '', lease_until = 0 WHERE id = ?`,
+		} else if _, err := tx.ExecContext(ctx, `UPDATE queue SET due = ?, token = '', lease_until = 0 WHERE id = ?`,
 			nanos(f.Due), l.ID); err != nil {
 			return err
 		}
@@ -238,8 +298,8 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 // the one it had, which had come when it was leased: it is due at once.
 func (s *Store) Release(ctx context.Context, l store.Lease) error {
 	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), token = '', lease_until = 0
-			WHERE id = ? AND state = 'leased' AND token = ?`, l.ID, l.Token)
+		res, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = max(attempts - 1, 0), token = '', lease_until = 0
+			WHERE id = ? AND lease_until > 0 AND token = ?`, l.ID, l.Token)
 		if err != nil {
 			return err
 		}
@@ -262,8 +322,8 @@ func (s *Store) Release(ctx context.Context, l store.Lease) error {
 func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
 	var m store.Maintenance
 	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', token = '', lease_until = 0
-			WHERE state = 'leased' AND lease_until <= ?`, nanos(now))
+		res, err := tx.ExecContext(ctx, `UPDATE queue SET token = '', lease_until = 0
+			WHERE lease_until > 0 AND lease_until <= ?`, nanos(now))
 		if err != nil {
 			return fmt.Errorf("reclaim expired leases: %w", err)
 		}
@@ -272,7 +332,9 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duratio
 			return err
 		}
 		if maxAge > 0 {
-			m.Expired, err = s.bury(ctx, tx, `state = 'queued' AND created < ?`, []any{nanos(now.Add(-maxAge))}, store.ExpiredError(maxAge), now)
+			// Through queue_age: a plain condition on created makes SQLite
+			// scan the queue for the webhooks' DISTINCT.
+			m.Expired, err = s.bury(ctx, tx, `seq IN (SELECT seq FROM queue WHERE lease_until = 0 AND created < ?)`, []any{nanos(now.Add(-maxAge))}, store.ExpiredError(maxAge), now)
 			if err != nil {
 				return fmt.Errorf("dead-letter expired jobs: %w", err)
 			}

@@ -29,13 +29,18 @@ func (s *Store) record(ctx context.Context, tx *txn, e history.Entry) error {
 	if err != nil {
 		return fmt.Errorf("encode history entry %q: %w", e.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO history (webhook_id, entry) VALUES (?, ?)`, e.WebhookID, b); err != nil {
-		return fmt.Errorf("add history entry %q: %w", e.ID, err)
+	return s.addHistory(ctx, tx, e.WebhookID, e.ID, b)
+}
+
+// addHistory adds an encoded entry to a webhook's history, as record does.
+func (s *Store) addHistory(ctx context.Context, tx *txn, webhookID, deliveryID string, entry []byte) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO history (webhook_id, entry) VALUES (?, ?)`, webhookID, entry); err != nil {
+		return fmt.Errorf("add history entry %q: %w", deliveryID, err)
 	}
-	if !s.trims.due(e.WebhookID) {
+	if !s.trims.due(webhookID) {
 		return nil
 	}
-	return capRows(ctx, tx, "history", e.WebhookID, s.limits.History)
+	return capRows(ctx, tx, "history", webhookID, s.limits.History)
 }
 
 // trimEvery is how many entries a webhook's history takes between two trims
@@ -140,13 +145,13 @@ func (s *Store) DeadLetters(ctx context.Context, webhookID string) ([]store.Dead
 	return out, nil
 }
 
-// bury moves the jobs matching where (a condition on jobs, with args) to their
-// webhooks' dead letters with errText and died, replacing an older dead
-// letter of the same delivery, and trims those dead letters to
-// Limits.DeadLetters. It returns how many jobs it moved. Jobs moved together
-// are added oldest made first.
+// bury moves the queued or leased jobs matching where (a condition on
+// queue's columns, with args) to their webhooks' dead letters with errText
+// and died, replacing an older dead letter of the same delivery, and trims
+// those dead letters to Limits.DeadLetters. It returns how many jobs it
+// moved. Jobs moved together are added oldest made first.
 func (s *Store) bury(ctx context.Context, tx *txn, where string, args []any, errText string, died time.Time) (int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT webhook_id FROM jobs WHERE `+where, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT webhook_id FROM queue WHERE `+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("find jobs to dead-letter: %w", err)
 	}
@@ -169,11 +174,11 @@ func (s *Store) bury(ctx context.Context, tx *txn, where string, args []any, err
 	// The SELECT list's two parameters come before the WHERE clause's.
 	insertArgs := append([]any{errText, nanos(died)}, args...)
 	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO dead_letters (`+jobCols+`, error, died)
-		SELECT `+jobCols+`, ?, ? FROM jobs WHERE `+where+` ORDER BY created, id`, insertArgs...)
+		SELECT `+queueCols+`, ?, ? FROM queue WHERE `+where+` ORDER BY created, id`, insertArgs...)
 	if err != nil {
 		return 0, fmt.Errorf("add dead letters: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE `+where, args...)
+	res, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE `+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete dead jobs: %w", err)
 	}

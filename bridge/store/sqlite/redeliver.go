@@ -35,7 +35,7 @@ func (s *Store) PurgeDeadLetters(ctx context.Context, webhookID string) (int, er
 func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID string, now time.Time) error {
 	err := s.write(ctx, func(tx *txn) error {
 		var one int
-		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, deliveryID).Scan(&one); {
+		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM queue WHERE id = ?`, deliveryID).Scan(&one); {
 		case err == nil:
 			return fmt.Errorf("it is queued or being delivered: %w", store.ErrConflict)
 		case err != sql.ErrNoRows:
@@ -102,7 +102,7 @@ func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now 
 	var n int
 	err := s.write(ctx, func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM dead_letters
-			WHERE webhook_id = ? AND id NOT IN (SELECT id FROM jobs) ORDER BY seq`, webhookID)
+			WHERE webhook_id = ? AND id NOT IN (SELECT id FROM queue) ORDER BY seq`, webhookID)
 		if err != nil {
 			return fmt.Errorf("read dead letters: %w", err)
 		}
@@ -138,5 +138,9 @@ func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now 
 
 // requeue adds j to the queue inside tx, as Ingest does.
 func (s *Store) requeue(ctx context.Context, tx *txn, j store.Job) error {
-	return (&ingestTx{s: s, tx: tx}).Enqueue(ctx, j)
+	it := &ingestTx{s: s, tx: tx}
+	if err := it.Enqueue(ctx, j); err != nil {
+		return err
+	}
+	return it.finish(ctx)
 }

@@ -9,8 +9,8 @@ import (
 // migrations bring the schema from version i (PRAGMA user_version) to i+1.
 // Append only: a released migration never changes.
 //
-// Times are unix nanoseconds (0: none). Payload is the last column of jobs
-// and dead_letters so that reading the other columns never follows a large
+// Times are unix nanoseconds (0: none). Payload is the last column of
+// dead_letters so that reading the other columns never follows a large
 // payload's overflow pages.
 var migrations = []string{
 	// 1: the first schema.
@@ -91,6 +91,61 @@ CREATE TABLE tags (
 	PRIMARY KEY (repo, tag)
 ) WITHOUT ROWID;
 CREATE INDEX tags_by_digest ON tags (repo, digest);
+`,
+
+	// 2: the queue keyed by a sequence, each payload in a row of its own.
+	//
+	// Jobs are leased and acked about in the order they were made, so rows
+	// keyed by a growing number are written, leased and deleted a few pages
+	// at a time, where rows keyed by delivery id (a random UUID) took a page
+	// each. The payload is written once for the jobs of an event that share
+	// it (the webhooks of one format), and never again: a lease or an ack
+	// changes only a job's small row. Each index holds only the jobs it
+	// serves, queued or leased, so a lease moves a job out of one and into
+	// another rather than rewriting every index.
+	`
+CREATE TABLE bodies (
+	seq     INTEGER PRIMARY KEY,
+	refs    INTEGER NOT NULL, -- queue rows that point here (triggers keep it)
+	payload BLOB NOT NULL
+);
+
+CREATE TABLE queue (
+	seq          INTEGER PRIMARY KEY,
+	id           TEXT NOT NULL UNIQUE,
+	webhook_id   TEXT NOT NULL,
+	event_id     TEXT NOT NULL,
+	action       TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	created      INTEGER NOT NULL,
+	redelivery   INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL,
+	due          INTEGER NOT NULL,
+	lease_until  INTEGER NOT NULL DEFAULT 0, -- 0: queued; else leased until then
+	token        TEXT NOT NULL DEFAULT '',
+	body         INTEGER NOT NULL
+);
+-- Lease: the due queued jobs of one webhook, oldest due first; Next: the first.
+CREATE INDEX queue_ready ON queue (webhook_id, due) WHERE lease_until = 0;
+-- Maintain: queued jobs older than maxage.
+CREATE INDEX queue_age ON queue (created) WHERE lease_until = 0;
+-- Maintain: expired leases; Depth.
+CREATE INDEX queue_leased ON queue (lease_until) WHERE lease_until > 0;
+
+CREATE TRIGGER queue_ref AFTER INSERT ON queue BEGIN
+	UPDATE bodies SET refs = refs + 1 WHERE seq = new.body;
+END;
+CREATE TRIGGER queue_unref AFTER DELETE ON queue BEGIN
+	UPDATE bodies SET refs = refs - 1 WHERE seq = old.body;
+	DELETE FROM bodies WHERE seq = old.body AND refs <= 0;
+END;
+
+INSERT INTO bodies (seq, refs, payload) SELECT rowid, 0, payload FROM jobs;
+INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, lease_until, token, body)
+	SELECT id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due,
+		CASE state WHEN 'leased' THEN max(lease_until, 1) ELSE 0 END, token, rowid
+	FROM jobs ORDER BY created, id;
+DROP TABLE jobs;
 `,
 }
 

@@ -59,6 +59,7 @@ type Store struct {
 	dir    string
 	limits store.Limits
 	writes *batch.Runner[*op]
+	acks   *batch.Runner[*ackCall]
 	stmts  stmtCache
 	trims  trims
 
@@ -95,6 +96,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{lock: lock, dir: dir, limits: o.Limits}
 	s.writes = batch.New(maxBatch, s.runBatch)
+	s.acks = batch.New(maxBatch, s.runAcks)
 	if err := s.open(ctx, syncMode); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
@@ -133,7 +135,7 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 		return err
 	}
 	// The previous process died holding these leases.
-	if _, err := db.ExecContext(ctx, `UPDATE jobs SET state = 'queued', token = '', lease_until = 0 WHERE state = 'leased'`); err != nil {
+	if _, err := db.ExecContext(ctx, `UPDATE queue SET token = '', lease_until = 0 WHERE lease_until > 0`); err != nil {
 		return fmt.Errorf("requeue leased jobs: %w", err)
 	}
 	return nil
@@ -186,9 +188,9 @@ func (s *Store) Depth(ctx context.Context, now time.Time) (store.Depth, error) {
 	var d store.Depth
 	err := s.read(ctx, func(q querier) error {
 		return q.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM jobs WHERE state = 'queued' AND due <= ?1),
-			(SELECT count(*) FROM jobs WHERE state = 'queued' AND due > ?1),
-			(SELECT count(*) FROM jobs WHERE state = 'leased'),
+			(SELECT count(*) FROM queue WHERE lease_until = 0 AND due <= ?1),
+			(SELECT count(*) FROM queue WHERE lease_until = 0 AND due > ?1),
+			(SELECT count(*) FROM queue WHERE lease_until > 0),
 			(SELECT count(*) FROM dead_letters)`, nanos(now)).Scan(&d.Ready, &d.Delayed, &d.Leased, &d.Dead)
 	})
 	if err != nil {

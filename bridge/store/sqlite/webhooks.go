@@ -128,9 +128,15 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		} else if n == 0 {
 			return store.ErrNotFound
 		}
-		for _, table := range []string{"jobs", "dead_letters", "history"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE webhook_id = ?`, id); err != nil {
-				return fmt.Errorf("delete %s: %w", table, err)
+		// Queued jobs through their index, leased ones through theirs.
+		for _, q := range []string{
+			`DELETE FROM queue WHERE webhook_id = ? AND lease_until = 0`,
+			`DELETE FROM queue WHERE lease_until > 0 AND webhook_id = ?`,
+			`DELETE FROM dead_letters WHERE webhook_id = ?`,
+			`DELETE FROM history WHERE webhook_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return fmt.Errorf("delete jobs, dead letters and history: %w", err)
 			}
 		}
 		return nil

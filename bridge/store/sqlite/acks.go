@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/store"
+)
+
+// ackLinger is how long the acks of a batch wait for others before they
+// commit. An ack is never on the way of a delivery (the worker is free once
+// the webhook answered, see deliver.Dispatcher), so it can wait a little;
+// acks that commit together share the pages they change (the history's,
+// the queue's), which are most of what a commit writes. Committed late, an
+// ack costs at worst a second delivery after a crash, as one that was about
+// to commit does.
+const ackLinger = 5 * time.Millisecond
+
+// ackCall is one Ack: its lease, its history entry encoded, and its
+// outcome.
+type ackCall struct {
+	ctx   context.Context
+	l     store.Lease
+	entry []byte
+	lost  bool
+}
+
+// Ack deletes the delivered job and records e in its webhook's history. It
+// returns once that is durable. Acks made within ackLinger of each other
+// commit as one write (see runAcks).
+func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
+	if err := s.check(); err != nil {
+		return fmt.Errorf("ack job %q: %w", l.ID, err)
+	}
+	e.WebhookID = l.WebhookID
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
+	}
+	c := &ackCall{ctx: ctx, l: l, entry: b}
+	if err := s.acks.Do(c); err != nil {
+		return fmt.Errorf("ack job %q: %w", l.ID, err)
+	}
+	if c.lost {
+		return fmt.Errorf("ack job %q: %w", l.ID, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+// runAcks waits ackLinger, then acks calls in one write, each on its own: a
+// lease lost fails only its own call.
+func (s *Store) runAcks(calls []*ackCall) []error {
+	errs := make([]error, len(calls))
+	linger := time.NewTimer(ackLinger)
+	defer linger.Stop()
+	<-linger.C
+	var todo []*ackCall
+	for i, c := range calls {
+		if err := c.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		todo = append(todo, c)
+	}
+	if len(todo) == 0 {
+		return errs
+	}
+	// Not one caller's context: a caller that gives up must not undo the
+	// others' acks.
+	ctx := context.Background()
+	err := s.write(ctx, func(tx *txn) error {
+		for _, c := range todo {
+			res, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ? AND lease_until > 0 AND token = ?`, c.l.ID, c.l.Token)
+			if err != nil {
+				return fmt.Errorf("delete job %q: %w", c.l.ID, err)
+			}
+			n, err := affected(res)
+			if err != nil {
+				return fmt.Errorf("delete job %q: %w", c.l.ID, err)
+			}
+			if c.lost = n == 0; c.lost {
+				continue
+			}
+			if err := s.addHistory(ctx, tx, c.l.WebhookID, c.l.ID, c.entry); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
