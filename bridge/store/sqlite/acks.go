@@ -73,7 +73,11 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	ctx := context.Background()
 	err := s.write(ctx, func(tx *txn) error {
 		for _, c := range todo {
-			res, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ? AND lease_until > 0 AND token = ?`, c.l.ID, c.l.Token)
+			if _, ok := s.leases.get(c.l.ID, c.l.Token); !ok {
+				c.lost = true
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, c.l.ID)
 			if err != nil {
 				return fmt.Errorf("delete job %q: %w", c.l.ID, err)
 			}
@@ -81,7 +85,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 			if err != nil {
 				return fmt.Errorf("delete job %q: %w", c.l.ID, err)
 			}
-			if c.lost = n == 0; c.lost {
+			if c.lost = n == 0; c.lost { // deleted with its webhook
 				continue
 			}
 			if err := s.addHistory(ctx, tx, c.l.WebhookID, c.l.ID, c.entry); err != nil {
@@ -96,6 +100,13 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 				errs[i] = err
 			}
 		}
+		return errs
 	}
+	// Held until now: a Lease before the commit saw the job still queued.
+	s.leases.mu.Lock()
+	for _, c := range todo {
+		s.leases.drop(c.l.ID, c.l.Token)
+	}
+	s.leases.mu.Unlock()
 	return errs
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/store"
@@ -161,128 +163,139 @@ func payloadArg(p []byte) []byte {
 
 // Lease takes, for each webhook of req.Want, up to its count of due queued
 // jobs, oldest due first, and reports when each one's earliest job still
-// queued is due. Leases are ordered by webhook id, then due.
+// queued is due. Leases are ordered by webhook id, then due. It writes
+// nothing: leases are held in memory (see leases), and the queue is read on
+// a connection of its own, which no write makes wait.
 func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
+	if err := s.check(); err != nil {
+		return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", err)
+	}
 	ids := make([]string, 0, len(req.Want))
 	for id := range req.Want {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	res := store.LeaseResult{Next: map[string]time.Time{}}
-	if len(ids) == 0 {
-		return res, nil
-	}
 	until := req.Now.Add(req.For)
 	// Tokens are this base and the job's row: new for every lease.
 	base := newToken() + "."
-	err := s.write(ctx, func(tx *txn) error {
-		for _, id := range ids {
-			if n := req.Want[id]; n > 0 {
-				leases, err := leaseJobs(ctx, tx, id, req.Now, until, n, base)
-				if err != nil {
-					return err
-				}
-				res.Leases = append(res.Leases, leases...)
-			}
-			var next sql.NullInt64
-			if err := tx.QueryRowContext(ctx, `SELECT min(due) FROM queue WHERE webhook_id = ? AND lease_until = 0`, id).Scan(&next); err != nil {
-				return fmt.Errorf("find next job of webhook %q: %w", id, err)
-			}
-			if next.Valid {
-				res.Next[id] = fromNanos(next.Int64)
-			}
+	ls := s.leases
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	heldSeqs := map[string][]int64{}
+	for _, h := range ls.byID {
+		if req.Want[h.webhookID] >= 0 {
+			heldSeqs[h.webhookID] = append(heldSeqs[h.webhookID], h.seq)
 		}
-		return nil
-	})
-	if err != nil {
-		return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", err)
+	}
+	for _, id := range ids {
+		leases, next, err := s.leaseJobs(ctx, id, req.Now, until, max(0, req.Want[id]), base, heldSeqs[id])
+		if err != nil {
+			// Not one lease of this call reaches a worker: let go of all.
+			for _, l := range res.Leases {
+				ls.drop(l.ID, l.Token)
+			}
+			return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", s.classify(err))
+		}
+		res.Leases = append(res.Leases, leases...)
+		if !next.IsZero() {
+			res.Next[id] = next
+		}
 	}
 	return res, nil
 }
 
-// leaseJobs leases up to n queued jobs of a webhook due at now, oldest due
-// first, until until, and returns them in that order.
-func leaseJobs(ctx context.Context, tx *txn, webhookID string, now, until time.Time, n int, base string) ([]store.Lease, error) {
-	rows, err := tx.QueryContext(ctx, `UPDATE queue SET attempts = attempts + 1, lease_until = ?1, token = ?2 || seq
-		WHERE seq IN (SELECT seq FROM queue WHERE webhook_id = ?3 AND lease_until = 0 AND due <= ?4 ORDER BY due, seq LIMIT ?5)
-		RETURNING `+queueCols+`, token, seq`, nanos(until), base, webhookID, nanos(now), n)
+// leaseJobs leases up to n due jobs of a webhook, oldest due first, and
+// returns them with the due time of the first queued job it left (zero:
+// none). skip are the rows of the webhook's jobs held. The caller holds
+// s.leases.mu.
+func (s *Store) leaseJobs(ctx context.Context, webhookID string, now, until time.Time, n int, base string, skip []int64) ([]store.Lease, time.Time, error) {
+	ls := s.leases
+	skipped := "[]"
+	if len(skip) > 0 {
+		b, _ := json.Marshal(skip)
+		skipped = string(b)
+	}
+	// The first n + 1 jobs not held, by due: those due are leased, the one
+	// after tells when the webhook has a job due next.
+	rows, err := s.leaseStmt.QueryContext(ctx, webhookID, skipped, nanos(now), n+1)
 	if err != nil {
-		return nil, fmt.Errorf("lease jobs of webhook %q: %w", webhookID, err)
+		return nil, time.Time{}, fmt.Errorf("read jobs of webhook %q: %w", webhookID, err)
 	}
 	defer rows.Close()
 	var leases []store.Lease
-	var seqs []int64
+	var next time.Time
 	for rows.Next() {
-		var l store.Lease
 		var seq int64
-		if l.Job, err = scanJob(rows, &l.Token, &seq); err != nil {
-			return nil, fmt.Errorf("read leased jobs of webhook %q: %w", webhookID, err)
+		j, err := scanJob(rows, &seq)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("read jobs of webhook %q: %w", webhookID, err)
 		}
-		l.Until = until
+		if _, ok := ls.byID[j.ID]; ok {
+			continue // held since the rows were chosen: not possible while mu is held
+		}
+		if len(leases) == n || j.Due.After(now) {
+			next = j.Due
+			break
+		}
+		l := store.Lease{Job: j, Token: base + strconv.FormatInt(seq, 10), Until: until}
+		l.Attempts++
+		ls.add(l.ID, held{webhookID: webhookID, seq: seq, token: l.Token, until: until, attempts: l.Attempts, created: l.Created})
 		leases = append(leases, l)
-		seqs = append(seqs, seq)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read leased jobs of webhook %q: %w", webhookID, err)
+		for _, l := range leases {
+			ls.drop(l.ID, l.Token)
+		}
+		return nil, time.Time{}, fmt.Errorf("read jobs of webhook %q: %w", webhookID, err)
 	}
-	// RETURNING gives rows in no set order.
-	sort.Sort(byDue{leases, seqs})
-	return leases, nil
+	return leases, next, nil
 }
 
-// byDue sorts leases by due, then row.
-type byDue struct {
-	l   []store.Lease
-	seq []int64
-}
-
-func (b byDue) Len() int { return len(b.l) }
-func (b byDue) Less(i, j int) bool {
-	if !b.l[i].Due.Equal(b.l[j].Due) {
-		return b.l[i].Due.Before(b.l[j].Due)
-	}
-	return b.seq[i] < b.seq[j]
-}
-func (b byDue) Swap(i, j int) {
-	b.l[i], b.l[j] = b.l[j], b.l[i]
-	b.seq[i], b.seq[j] = b.seq[j], b.seq[i]
-}
+// leaseQuery is what leaseJobs reads: through queue_ready, skipping held
+// rows on the index alone, and reading the payload of due jobs only.
+const leaseQuery = `SELECT id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due,
+		CASE WHEN due <= ?3 THEN (SELECT payload FROM bodies WHERE bodies.seq = queue.body) END, seq
+	FROM queue WHERE webhook_id = ?1 AND seq NOT IN (SELECT value FROM json_each(?2))
+	ORDER BY due, seq LIMIT ?4`
 
 // newToken returns a random lease token.
 func newToken() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails on the platforms Go supports
-	return hex.EncodeToString(b[:])
-}
-
-// leased reports the attempts and creation time of the job l holds, or
-// store.ErrLeaseLost when l no longer holds it.
-func leased(ctx context.Context, tx *txn, l store.Lease) (attempts int, created time.Time, err error) {
-	var c int64
-	err = tx.QueryRowContext(ctx, `SELECT attempts, created FROM queue WHERE id = ? AND lease_until > 0 AND token = ?`,
-		l.ID, l.Token).Scan(&attempts, &c)
-	if err == sql.ErrNoRows {
-		return 0, time.Time{}, store.ErrLeaseLost
-	}
-	return attempts, fromNanos(c), err
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Fail records the failed attempt, and queues the job again at f.Due or, when
 // f says it is exhausted, moves it to its webhook's dead letters.
 func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
+	if err := s.check(); err != nil {
+		return false, fmt.Errorf("fail job %q: %w", l.ID, err)
+	}
+	h, ok := s.leases.get(l.ID, l.Token)
+	if !ok {
+		return false, fmt.Errorf("fail job %q: %w", l.ID, store.ErrLeaseLost)
+	}
+	dead = f.Exhausted(h.attempts, h.created)
 	err = s.write(ctx, func(tx *txn) error {
-		attempts, created, err := leased(ctx, tx, l)
+		// The attempt counts from now on: leases are not written.
+		q, args := `UPDATE queue SET attempts = ?, due = ? WHERE id = ?`, []any{h.attempts, nanos(f.Due), l.ID}
+		if dead {
+			q, args = `UPDATE queue SET attempts = ? WHERE id = ?`, []any{h.attempts, l.ID}
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
-		dead = f.Exhausted(attempts, created)
+		if n, err := affected(res); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrLeaseLost // deleted with its webhook
+		}
 		if dead {
 			if _, err := s.bury(ctx, tx, `id = ?`, []any{l.ID}, f.Error, f.Now); err != nil {
 				return err
 			}
-		} else if _, err := tx.ExecContext(ctx, `UPDATE queue SET due = ?, token = '', lease_until = 0 WHERE id = ?`,
-			nanos(f.Due), l.ID); err != nil {
-			return err
 		}
 		e := f.Entry
 		e.WebhookID = l.WebhookID
@@ -291,65 +304,122 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 	if err != nil {
 		return false, fmt.Errorf("fail job %q: %w", l.ID, err)
 	}
+	s.leases.release(l.ID, l.Token)
 	return dead, nil
 }
 
 // Release queues the job again without counting the attempt. Its due time is
 // the one it had, which had come when it was leased: it is due at once.
 func (s *Store) Release(ctx context.Context, l store.Lease) error {
-	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = max(attempts - 1, 0), token = '', lease_until = 0
-			WHERE id = ? AND lease_until > 0 AND token = ?`, l.ID, l.Token)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return store.ErrLeaseLost
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.check(); err != nil {
 		return fmt.Errorf("release job %q: %w", l.ID, err)
+	}
+	if l.Token == "" || !s.leases.release(l.ID, l.Token) {
+		return fmt.Errorf("release job %q: %w", l.ID, store.ErrLeaseLost)
 	}
 	return nil
 }
 
+// maxExpire bounds the jobs one Maintain dead-letters for their age; the
+// next call takes the rest.
+const maxExpire = 10000
+
 // Maintain requeues jobs whose lease ended at or before now, dead-letters
-// queued jobs made more than maxAge before now (none when maxAge is 0), and
-// forgets event ids whose until is not after now.
+// queued jobs made more than maxAge before now (none when maxAge is 0, at
+// most maxExpire a call), and forgets event ids whose until is not after now.
 func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
+	if err := s.check(); err != nil {
+		return store.Maintenance{}, fmt.Errorf("maintain: %w", err)
+	}
 	var m store.Maintenance
+	// Both held until the write commits: the reclaimed jobs' attempts are
+	// not in the queue before, the expiring jobs are in it until then.
+	var reclaimed map[string]string // id: token
+	var expiring []string
+	ls := s.leases
 	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE queue SET token = '', lease_until = 0
-			WHERE lease_until > 0 AND lease_until <= ?`, nanos(now))
-		if err != nil {
-			return fmt.Errorf("reclaim expired leases: %w", err)
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		for _, id := range expiring { // held by a run of fn undone (see runBatch)
+			ls.drop(id, "")
 		}
-		m.Reclaimed, err = affected(res)
-		if err != nil {
-			return err
+		m, reclaimed, expiring = store.Maintenance{}, map[string]string{}, nil
+		for id, h := range ls.byID {
+			if h.token == "" || h.until.After(now) {
+				continue
+			}
+			// Its attempt counts when it is leased again.
+			if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = ? WHERE id = ?`, h.attempts, id); err != nil {
+				return fmt.Errorf("reclaim expired lease of job %q: %w", id, err)
+			}
+			reclaimed[id] = h.token
+			m.Reclaimed++
 		}
 		if maxAge > 0 {
-			// Through queue_age: a plain condition on created makes SQLite
-			// scan the queue for the webhooks' DISTINCT.
-			m.Expired, err = s.bury(ctx, tx, `seq IN (SELECT seq FROM queue WHERE lease_until = 0 AND created < ?)`, []any{nanos(now.Add(-maxAge))}, store.ExpiredError(maxAge), now)
+			old, err := s.expired(ctx, tx, now.Add(-maxAge))
 			if err != nil {
 				return fmt.Errorf("dead-letter expired jobs: %w", err)
 			}
+			for _, j := range old {
+				ls.add(j.id, held{webhookID: j.webhookID, seq: j.seq})
+				expiring = append(expiring, j.id)
+			}
+			if len(expiring) > 0 {
+				list, _ := json.Marshal(expiring)
+				m.Expired, err = s.bury(ctx, tx, `id IN (SELECT value FROM json_each(?))`, []any{string(list)}, store.ExpiredError(maxAge), now)
+				if err != nil {
+					return fmt.Errorf("dead-letter expired jobs: %w", err)
+				}
+			}
 		}
-		res, err = tx.ExecContext(ctx, `DELETE FROM seen WHERE until <= ?`, nanos(now))
+		res, err := tx.ExecContext(ctx, `DELETE FROM seen WHERE until <= ?`, nanos(now))
 		if err != nil {
 			return fmt.Errorf("forget expired event ids: %w", err)
 		}
 		m.Forgotten, err = affected(res)
 		return err
 	})
+	ls.mu.Lock()
+	for _, id := range expiring {
+		ls.drop(id, "")
+	}
+	if err == nil {
+		for id, token := range reclaimed {
+			ls.drop(id, token)
+		}
+	}
+	ls.mu.Unlock()
 	if err != nil {
 		return store.Maintenance{}, fmt.Errorf("maintain: %w", err)
 	}
 	return m, nil
+}
+
+// expired returns up to maxExpire jobs made before then that no lease
+// holds, through queue_age. The caller holds s.leases.mu.
+func (s *Store) expired(ctx context.Context, tx *txn, then time.Time) ([]expiredJob, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, webhook_id, seq FROM queue WHERE created < ? ORDER BY created LIMIT ?`,
+		nanos(then), maxExpire+len(s.leases.byID))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []expiredJob
+	for rows.Next() && len(out) < maxExpire {
+		var j expiredJob
+		if err := rows.Scan(&j.id, &j.webhookID, &j.seq); err != nil {
+			return nil, err
+		}
+		if _, ok := s.leases.byID[j.id]; !ok {
+			out = append(out, j)
+		}
+	}
+	return out, rows.Err()
+}
+
+type expiredJob struct {
+	id, webhookID string
+	seq           int64
 }
 
 func affected(res sql.Result) (int, error) {

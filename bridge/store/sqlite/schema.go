@@ -93,16 +93,16 @@ CREATE TABLE tags (
 CREATE INDEX tags_by_digest ON tags (repo, digest);
 `,
 
-	// 2: the queue keyed by a sequence, each payload in a row of its own.
+	// 2: the queue keyed by a sequence, each payload in a row of its own,
+	// leases in memory.
 	//
-	// Jobs are leased and acked about in the order they were made, so rows
-	// keyed by a growing number are written, leased and deleted a few pages
-	// at a time, where rows keyed by delivery id (a random UUID) took a page
+	// Jobs are queued and acked about in the order they were made, so rows
+	// keyed by a growing number are written and deleted a few pages at a
+	// time, where rows keyed by delivery id (a random UUID) took a page
 	// each. The payload is written once for the jobs of an event that share
-	// it (the webhooks of one format), and never again: a lease or an ack
-	// changes only a job's small row. Each index holds only the jobs it
-	// serves, queued or leased, so a lease moves a job out of one and into
-	// another rather than rewriting every index.
+	// it (the webhooks of one format). A lease is not written at all (see
+	// leases.go): a job's row is written when it is queued, when an attempt
+	// fails, and deleted when it is done.
 	`
 CREATE TABLE bodies (
 	seq     INTEGER PRIMARY KEY,
@@ -119,18 +119,14 @@ CREATE TABLE queue (
 	content_type TEXT NOT NULL,
 	created      INTEGER NOT NULL,
 	redelivery   INTEGER NOT NULL,
-	attempts     INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL, -- attempts that ended (or were reclaimed)
 	due          INTEGER NOT NULL,
-	lease_until  INTEGER NOT NULL DEFAULT 0, -- 0: queued; else leased until then
-	token        TEXT NOT NULL DEFAULT '',
 	body         INTEGER NOT NULL
 );
--- Lease: the due queued jobs of one webhook, oldest due first; Next: the first.
-CREATE INDEX queue_ready ON queue (webhook_id, due) WHERE lease_until = 0;
--- Maintain: queued jobs older than maxage.
-CREATE INDEX queue_age ON queue (created) WHERE lease_until = 0;
--- Maintain: expired leases; Depth.
-CREATE INDEX queue_leased ON queue (lease_until) WHERE lease_until > 0;
+-- Lease: the jobs of one webhook, oldest due first.
+CREATE INDEX queue_ready ON queue (webhook_id, due);
+-- Maintain: jobs older than maxage.
+CREATE INDEX queue_age ON queue (created);
 
 CREATE TRIGGER queue_ref AFTER INSERT ON queue BEGIN
 	UPDATE bodies SET refs = refs + 1 WHERE seq = new.body;
@@ -141,9 +137,8 @@ CREATE TRIGGER queue_unref AFTER DELETE ON queue BEGIN
 END;
 
 INSERT INTO bodies (seq, refs, payload) SELECT rowid, 0, payload FROM jobs;
-INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, lease_until, token, body)
-	SELECT id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due,
-		CASE state WHEN 'leased' THEN max(lease_until, 1) ELSE 0 END, token, rowid
+INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, body)
+	SELECT id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, rowid
 	FROM jobs ORDER BY created, id;
 DROP TABLE jobs;
 `,

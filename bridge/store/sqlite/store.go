@@ -2,14 +2,16 @@
 // (modernc.org/sqlite, pure Go) in a directory that one process holds with a
 // lock file.
 //
-// Every call runs on a single connection (SetMaxOpenConns(1)): SQLite has one
-// writer at a time anyway, and with one connection database/sql queues the
-// callers in Go instead of letting transactions race for the write lock and
-// fail with SQLITE_BUSY. Reads wait behind writes; each is short.
+// Every write runs on a single connection (SetMaxOpenConns(1)): SQLite has
+// one writer at a time anyway, and with one connection database/sql queues
+// the callers in Go instead of letting transactions race for the write lock
+// and fail with SQLITE_BUSY. Reads (and Lease, which writes nothing: see
+// leases) run on connections of their own, which WAL lets read the last
+// commit while the writer writes: they never wait for a sync.
 //
 // Writes that arrive while another commits are committed together (group
-// commit, see runBatch): one transaction, one sync of the WAL, each write in
-// a savepoint of its own so that one that fails undoes only itself. Every
+// commit, see runBatch): one transaction, one sync of the WAL, and a write
+// that fails undoes only itself. Every
 // write still returns only once the commit that holds it is durable, so the
 // guarantees are those of a transaction per write; under load, many writes
 // share each sync.
@@ -18,6 +20,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -54,14 +57,18 @@ type Options struct {
 
 // Store is the embedded store. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
-	lock   *os.File
-	dir    string
-	limits store.Limits
-	writes *batch.Runner[*op]
-	acks   *batch.Runner[*ackCall]
-	stmts  stmtCache
-	trims  trims
+	db     *sql.DB // the writer
+	rdb    *sql.DB // readers
+	leases *leases
+	// leaseStmt is leaseQuery, prepared on rdb.
+	leaseStmt *sql.Stmt
+	lock      *os.File
+	dir       string
+	limits    store.Limits
+	writes    *batch.Runner[*op]
+	acks      *batch.Runner[*ackCall]
+	stmts     stmtCache
+	trims     trims
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -71,9 +78,9 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in o.Dir. It fails when another
-// process, or another Store of this one, holds the directory. As the lock
-// guarantees that no worker of another process holds a lease, Open puts every
-// leased job back in the queue: its worker died with the process before.
+// process, or another Store of this one, holds the directory. Leases are held
+// in memory (see leases): the jobs a previous process had leased are queued,
+// as its workers died with it.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	syncMode, err := syncPragma(o.Sync)
 	if err != nil {
@@ -94,7 +101,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{lock: lock, dir: dir, limits: o.Limits}
+	s := &Store{lock: lock, dir: dir, limits: o.Limits, leases: newLeases()}
 	s.writes = batch.New(maxBatch, s.runBatch)
 	s.acks = batch.New(maxBatch, s.runAcks)
 	if err := s.open(ctx, syncMode); err != nil {
@@ -120,9 +127,10 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	// a large backlog in memory.
 	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	q.Add("_pragma", "cache_size(-16000)")
-	q.Set("_txlock", "immediate")
-	dsn := (&url.URL{Scheme: "file", Path: filepath.Join(s.dir, DBFile), RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
+	path := filepath.Join(s.dir, DBFile)
+	w := q
+	w.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: w.Encode()}).String())
 	if err != nil {
 		return err
 	}
@@ -134,12 +142,26 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	if err := migrate(ctx, db); err != nil {
 		return err
 	}
-	// The previous process died holding these leases.
-	if _, err := db.ExecContext(ctx, `UPDATE queue SET token = '', lease_until = 0 WHERE lease_until > 0`); err != nil {
-		return fmt.Errorf("requeue leased jobs: %w", err)
+	r := url.Values{}
+	r.Add("_pragma", "busy_timeout(5000)")
+	r.Add("_pragma", "query_only(1)")
+	rdb, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: r.Encode()}).String())
+	if err != nil {
+		return err
+	}
+	s.rdb = rdb
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+	if s.leaseStmt, err = rdb.PrepareContext(ctx, leaseQuery); err != nil {
+		return fmt.Errorf("prepare lease query: %w", err)
 	}
 	return nil
 }
+
+// readers bounds the connections that read.
+const readers = 4
 
 func syncPragma(mode string) (string, error) {
 	switch mode {
@@ -158,6 +180,14 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		var errs []error
 		s.stmts.close()
+		if s.leaseStmt != nil {
+			s.leaseStmt.Close()
+		}
+		if s.rdb != nil {
+			if err := s.rdb.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store in %s: %w", s.dir, err))
+			}
+		}
 		if s.db != nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store in %s: %w", s.dir, err))
@@ -186,12 +216,21 @@ func (s *Store) Ping(ctx context.Context) error {
 // Depth counts jobs by state at now.
 func (s *Store) Depth(ctx context.Context, now time.Time) (store.Depth, error) {
 	var d store.Depth
+	s.leases.mu.Lock()
+	ids := []string{} // not null: NOT IN (null) is never true
+	for id, h := range s.leases.byID {
+		if h.token != "" {
+			ids = append(ids, id)
+		}
+	}
+	s.leases.mu.Unlock()
+	leased, _ := json.Marshal(ids)
 	err := s.read(ctx, func(q querier) error {
 		return q.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM queue WHERE lease_until = 0 AND due <= ?1),
-			(SELECT count(*) FROM queue WHERE lease_until = 0 AND due > ?1),
-			(SELECT count(*) FROM queue WHERE lease_until > 0),
-			(SELECT count(*) FROM dead_letters)`, nanos(now)).Scan(&d.Ready, &d.Delayed, &d.Leased, &d.Dead)
+			(SELECT count(*) FROM queue WHERE due <= ?1 AND id NOT IN (SELECT value FROM json_each(?2))),
+			(SELECT count(*) FROM queue WHERE due > ?1 AND id NOT IN (SELECT value FROM json_each(?2))),
+			(SELECT count(*) FROM queue WHERE id IN (SELECT value FROM json_each(?2))),
+			(SELECT count(*) FROM dead_letters)`, nanos(now), string(leased)).Scan(&d.Ready, &d.Delayed, &d.Leased, &d.Dead)
 	})
 	if err != nil {
 		return store.Depth{}, fmt.Errorf("count jobs: %w", err)
@@ -216,12 +255,12 @@ func (s *Store) check() error {
 	return nil
 }
 
-// read runs fn on the database outside a transaction.
+// read runs fn on a reader, outside a transaction: it sees the last commit.
 func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	return s.classify(fn(s.db))
+	return s.classify(fn(s.rdb))
 }
 
 // write runs fn in a transaction and commits what it did if it returns nil,
@@ -254,19 +293,36 @@ func (s *Store) commit(o *op) error {
 	return s.writes.Do(o)
 }
 
-// runBatch runs ops in one transaction (group commit), each inside a
-// savepoint so that an op whose fn fails undoes only what it did, and
-// commits. It returns, per op, the error of the transaction: what kept the
-// op from being committed whole, beyond its own fn's error.
+// runBatch runs ops in one transaction (group commit) and commits. A write
+// whose fn fails must undo only itself: the batch runs first without
+// savepoints (writes rarely fail, and a savepoint copies every page a write
+// changes into its journal), and when a write fails, all of it is undone and
+// run again with a savepoint per write. So fns may run twice (as Ingest's
+// contract allows), and change nothing but their transaction. It returns,
+// per op, the error of the transaction: what kept the op from being
+// committed whole, beyond its own fn's error.
 func (s *Store) runBatch(ops []*op) []error {
-	errs := make([]error, len(ops))
-	fail := func(err error) []error {
+	if len(ops) > 1 {
+		if errs, ok := s.runTx(ops, false); ok {
+			return errs
+		}
+	}
+	errs, _ := s.runTx(ops, true)
+	return errs
+}
+
+// runTx runs ops in one transaction, each in a savepoint of its own when
+// savepoints is set, and commits. Without savepoints, it gives up (ok
+// false, nothing committed) at the first op whose fn fails.
+func (s *Store) runTx(ops []*op, savepoints bool) (errs []error, ok bool) {
+	errs = make([]error, len(ops))
+	fail := func(err error) ([]error, bool) {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
-		return errs
+		return errs, true
 	}
 	// Not any op's context: cancelling one must not roll back the others.
 	ctx := context.Background()
@@ -278,17 +334,18 @@ func (s *Store) runBatch(ops []*op) []error {
 	defer sqlTx.Rollback() // after Commit a no-op
 	tx := &txn{Tx: sqlTx, c: &s.stmts}
 	alone := len(ops) == 1
-	ok := 0
+	done := 0
 	for i, o := range ops {
+		o.err = nil
 		if err := o.ctx.Err(); err != nil {
 			errs[i] = fmt.Errorf("begin: %w", err)
 			continue
 		}
-		if alone {
+		if alone || !savepoints {
 			if o.err = o.fn(tx); o.err != nil {
-				return errs // nothing to commit
+				return errs, alone // alone: nothing to commit
 			}
-			ok++
+			done++
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
@@ -299,19 +356,19 @@ func (s *Store) runBatch(ops []*op) []error {
 				return fail(s.classify(fmt.Errorf("roll back to savepoint: %w", err)))
 			}
 		} else {
-			ok++
+			done++
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
 			return fail(s.classify(fmt.Errorf("release savepoint: %w", err)))
 		}
 	}
-	if ok == 0 {
-		return errs
+	if done == 0 {
+		return errs, true
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(s.classify(fmt.Errorf("commit: %w", err)))
 	}
-	return errs
+	return errs, true
 }
 
 // classify marks err as store.ErrUnavailable when it says the database cannot

@@ -128,10 +128,8 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		} else if n == 0 {
 			return store.ErrNotFound
 		}
-		// Queued jobs through their index, leased ones through theirs.
 		for _, q := range []string{
-			`DELETE FROM queue WHERE webhook_id = ? AND lease_until = 0`,
-			`DELETE FROM queue WHERE lease_until > 0 AND webhook_id = ?`,
+			`DELETE FROM queue WHERE webhook_id = ?`,
 			`DELETE FROM dead_letters WHERE webhook_id = ?`,
 			`DELETE FROM history WHERE webhook_id = ?`,
 		} {
@@ -144,5 +142,6 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete webhook %q: %w", id, err)
 	}
+	s.leases.dropWebhook(id)
 	return nil
 }
