@@ -21,8 +21,9 @@ import (
 // commits: writes change or delete held jobs only, and let go of them once
 // committed (see Ack, Fail, Maintain).
 type leases struct {
-	mu   sync.Mutex
-	byID map[string]held
+	mu     sync.Mutex
+	byID   map[string]held
+	byHook map[string]map[string]int64 // webhook id: job id: row
 }
 
 // held is one held job.
@@ -36,12 +37,19 @@ type held struct {
 }
 
 func newLeases() *leases {
-	return &leases{byID: map[string]held{}}
+	return &leases{byID: map[string]held{}, byHook: map[string]map[string]int64{}}
 }
 
 // add holds job id; the caller holds mu.
 func (ls *leases) add(id string, h held) {
+	if old, ok := ls.byID[id]; ok {
+		ls.unhook(id, old.webhookID)
+	}
 	ls.byID[id] = h
+	if ls.byHook[h.webhookID] == nil {
+		ls.byHook[h.webhookID] = map[string]int64{}
+	}
+	ls.byHook[h.webhookID][id] = h.seq
 }
 
 // drop lets go of job id when token still holds it, and reports whether it
@@ -52,7 +60,24 @@ func (ls *leases) drop(id, token string) bool {
 		return false
 	}
 	delete(ls.byID, id)
+	ls.unhook(id, h.webhookID)
 	return true
+}
+
+func (ls *leases) unhook(id, webhookID string) {
+	delete(ls.byHook[webhookID], id)
+	if len(ls.byHook[webhookID]) == 0 {
+		delete(ls.byHook, webhookID)
+	}
+}
+
+// rows returns the rows of a webhook's held jobs; the caller holds mu.
+func (ls *leases) rows(webhookID string) []int64 {
+	out := make([]int64, 0, len(ls.byHook[webhookID]))
+	for _, seq := range ls.byHook[webhookID] {
+		out = append(out, seq)
+	}
+	return out
 }
 
 // get returns the lease of job id when token holds it.
@@ -74,8 +99,8 @@ func (ls *leases) release(id, token string) bool {
 func (ls *leases) dropWebhook(webhookID string) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	for id, h := range ls.byID {
-		if h.webhookID == webhookID && h.token != "" {
+	for id := range ls.byHook[webhookID] {
+		if h := ls.byID[id]; h.token != "" {
 			ls.drop(id, h.token)
 		}
 	}

@@ -182,14 +182,8 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	ls := s.leases
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	heldSeqs := map[string][]int64{}
-	for _, h := range ls.byID {
-		if req.Want[h.webhookID] >= 0 {
-			heldSeqs[h.webhookID] = append(heldSeqs[h.webhookID], h.seq)
-		}
-	}
 	for _, id := range ids {
-		leases, next, err := s.leaseJobs(ctx, id, req.Now, until, max(0, req.Want[id]), base, heldSeqs[id])
+		leases, next, err := s.leaseJobs(ctx, id, req.Now, until, max(0, req.Want[id]), base, ls.rows(id))
 		if err != nil {
 			// Not one lease of this call reaches a worker: let go of all.
 			for _, l := range res.Leases {
