@@ -105,6 +105,11 @@ type Dispatcher struct {
 
 	done chan result    // workers report here; buffered to Workers
 	wg   sync.WaitGroup // worker goroutines
+	// acking holds a slot per ack not yet committed, as many as Workers:
+	// when the store commits acks slower than workers deliver, workers wait
+	// for a slot before taking the next job, so that acks pending (and
+	// the deliveries a crash would repeat) stay bounded.
+	acking chan struct{}
 
 	// Owned by the Run goroutine.
 	sched        *scheduler
@@ -184,6 +189,7 @@ func New(p Params) *Dispatcher {
 		woken:         map[string]bool{},
 		wakeCh:        make(chan struct{}, 1),
 		done:          make(chan result, p.Workers),
+		acking:        make(chan struct{}, p.Workers),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
 		series:        map[string]string{},
 		stopped:       make(chan struct{}),
@@ -362,9 +368,13 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	go func() {
 		defer d.wg.Done()
 		r, then := d.deliver(work, l)
+		if then != nil {
+			d.acking <- struct{}{}
+		}
 		d.done <- r
 		if then != nil {
 			then()
+			<-d.acking
 		}
 	}()
 }
