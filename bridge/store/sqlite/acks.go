@@ -4,20 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
-
-// ackLinger is how long the acks of a batch wait for others before they
-// commit. An ack is never on the way of a delivery (the worker is free once
-// the webhook answered, see deliver.Dispatcher), so it can wait a little;
-// acks that commit together share the pages they change (the history's,
-// the queue's), which are most of what a commit writes. Committed late, an
-// ack costs at worst a second delivery after a crash, as one that was about
-// to commit does.
-const ackLinger = 5 * time.Millisecond
 
 // ackCall is one Ack: its lease, its history entry encoded, and its
 // outcome.
@@ -29,8 +19,9 @@ type ackCall struct {
 }
 
 // Ack deletes the delivered job and records e in its webhook's history. It
-// returns once that is durable. Acks made within ackLinger of each other
-// commit as one write (see runAcks).
+// returns once that is durable. Acks made while others commit are one write
+// together (see runAcks): they share the pages they change (the history's,
+// the queue's), which are most of what a commit writes.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	if err := s.check(); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
@@ -50,13 +41,10 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	return nil
 }
 
-// runAcks waits ackLinger, then acks calls in one write, each on its own: a
-// lease lost fails only its own call.
+// runAcks acks calls in one write, each on its own: a lease lost fails only
+// its own call.
 func (s *Store) runAcks(calls []*ackCall) []error {
 	errs := make([]error, len(calls))
-	linger := time.NewTimer(ackLinger)
-	defer linger.Stop()
-	<-linger.C
 	var todo []*ackCall
 	for i, c := range calls {
 		if err := c.ctx.Err(); err != nil {
