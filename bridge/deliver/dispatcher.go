@@ -105,7 +105,7 @@ type Dispatcher struct {
 
 	done chan result    // workers report here; buffered to Workers
 	wg   sync.WaitGroup // worker goroutines
-	// acking holds a slot per ack not yet committed, as many as Workers:
+	// acking holds a slot per ack not yet committed, ackSlots per worker:
 	// when the store commits acks slower than workers deliver, workers wait
 	// for a slot before taking the next job, so that acks pending (and
 	// the deliveries a crash would repeat) stay bounded.
@@ -126,6 +126,12 @@ type Dispatcher struct {
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
+
+// ackSlots is how many acks may wait to commit per worker. Enough for the
+// acks of many deliveries to commit together (one commit per ack would cap
+// deliveries at the store's commits per second), few enough that they cost
+// no memory to speak of.
+const ackSlots = 8
 
 // New returns a Dispatcher; it does nothing until Run.
 func New(p Params) *Dispatcher {
@@ -189,7 +195,7 @@ func New(p Params) *Dispatcher {
 		woken:         map[string]bool{},
 		wakeCh:        make(chan struct{}, 1),
 		done:          make(chan result, p.Workers),
-		acking:        make(chan struct{}, p.Workers),
+		acking:        make(chan struct{}, ackSlots*p.Workers),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
 		series:        map[string]string{},
 		stopped:       make(chan struct{}),
