@@ -19,7 +19,9 @@ type ackCall struct {
 }
 
 // Ack deletes the delivered job and records e in its webhook's history. It
-// returns once that is durable. Acks made while others commit are one write
+// returns once that is committed; a commit that waits for the disk makes it
+// durable (see writeLazy): a power loss may undo the last acks, whose jobs
+// are then delivered again. Acks made while others commit are one write
 // together (see runAcks): they share the pages they change (the history's,
 // the queue's), which are most of what a commit writes.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
@@ -59,7 +61,8 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	// Not one caller's context: a caller that gives up must not undo the
 	// others' acks.
 	ctx := context.Background()
-	err := s.write(ctx, func(tx *txn) error {
+	// Lazy: a power loss that undid acks would deliver their jobs again.
+	err := s.writeLazy(ctx, func(tx *txn) error {
 		for _, c := range todo {
 			if _, ok := s.leases.get(c.l.ID, c.l.Token); !ok {
 				c.lost = true

@@ -173,3 +173,57 @@ func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 		t.Errorf("dead letters of w2: got %+v, error %v; want a2 with its payload", dl, err)
 	}
 }
+
+// Acks commit without waiting for the disk when nothing else commits with
+// them (a power loss undoing them delivers their jobs again), and every
+// other write still commits with the store's own synchronous mode: a write
+// after lazy acks finds the connection at FULL again.
+func TestOnlyLazyBatchesCommitWithoutSync(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Dir: t.TempDir(), Limits: store.Limits{History: 10, DeadLetters: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	mode := func(write func(context.Context, func(*txn) error) error) int {
+		t.Helper()
+		var m int
+		if err := write(ctx, func(tx *txn) error {
+			return tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&m)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	const normal, full = 1, 2
+	if m := mode(s.write); m != full {
+		t.Errorf("a write commits with synchronous %d, want %d (FULL)", m, full)
+	}
+	if m := mode(s.writeLazy); m != normal {
+		t.Errorf("a lazy write alone commits with synchronous %d, want %d (NORMAL)", m, normal)
+	}
+	if m := mode(s.write); m != full {
+		t.Errorf("a write after a lazy one commits with synchronous %d, want %d (FULL)", m, full)
+	}
+	// A real ack is lazy, and what follows it is not.
+	now := time.Now()
+	err = s.Ingest(ctx, func(tx store.Tx) error {
+		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", EventID: "e", Action: "push", Payload: []byte("p"), Created: now, Due: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 1}})
+	if err != nil || len(res.Leases) != 1 {
+		t.Fatalf("lease: %d jobs, %v", len(res.Leases), err)
+	}
+	if err := s.Ack(ctx, res.Leases[0], historyEntry(res.Leases[0])); err != nil {
+		t.Fatal(err)
+	}
+	if !s.syncLazy {
+		t.Errorf("after an ack alone the writer is not at NORMAL: the ack waited for the disk")
+	}
+	if m := mode(s.write); m != full {
+		t.Errorf("a write after an ack commits with synchronous %d, want %d (FULL)", m, full)
+	}
+}

@@ -69,6 +69,10 @@ type Store struct {
 	acks      *batch.Runner[*ackCall]
 	stmts     stmtCache
 	trims     trims
+	// syncFull: the store syncs fully (Options.Sync "full"); syncLazy: the
+	// writer's connection is set to NORMAL for a batch of lazy writes (see
+	// writeLazy). Only the writer reads and sets syncLazy.
+	syncFull, syncLazy bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -101,7 +105,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{lock: lock, dir: dir, limits: o.Limits, leases: newLeases()}
+	s := &Store{lock: lock, dir: dir, limits: o.Limits, leases: newLeases(), syncFull: syncMode == "FULL"}
 	s.writes = batch.New(maxBatch, s.runBatch)
 	s.acks = batch.New(maxBatch, s.runAcks)
 	if err := s.open(ctx, syncMode); err != nil {
@@ -267,7 +271,19 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 // or undoes it if not; it returns once that is durable. fn must not call
 // other methods of s: the one connection is its.
 func (s *Store) write(ctx context.Context, fn func(tx *txn) error) error {
-	o := &op{ctx: ctx, fn: fn}
+	return s.writeOp(&op{ctx: ctx, fn: fn})
+}
+
+// writeLazy is write for what a power loss may undo without losing anything
+// (acks: their jobs would be delivered again): when it commits with none but
+// other lazy writes, the commit does not wait for the disk (synchronous
+// NORMAL). A commit that waits for the disk later makes it durable too, as
+// the WAL is written in order.
+func (s *Store) writeLazy(ctx context.Context, fn func(tx *txn) error) error {
+	return s.writeOp(&op{ctx: ctx, fn: fn, lazy: true})
+}
+
+func (s *Store) writeOp(o *op) error {
 	if err := s.commit(o); err != nil {
 		return err
 	}
@@ -279,9 +295,10 @@ const maxBatch = 256
 
 // op is one write: fn, run inside a batch's transaction, and its error.
 type op struct {
-	ctx context.Context
-	fn  func(tx *txn) error
-	err error // fn's own
+	ctx  context.Context
+	fn   func(tx *txn) error
+	lazy bool  // see writeLazy
+	err  error // fn's own
 }
 
 // commit runs o in a batch; the error is the batch's (begin, commit), not
@@ -302,6 +319,13 @@ func (s *Store) commit(o *op) error {
 // per op, the error of the transaction: what kept the op from being
 // committed whole, beyond its own fn's error.
 func (s *Store) runBatch(ops []*op) []error {
+	if err := s.syncFor(ops); err != nil {
+		errs := make([]error, len(ops))
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	if len(ops) > 1 {
 		if errs, ok := s.runTx(ops, false); ok {
 			return errs
@@ -309,6 +333,32 @@ func (s *Store) runBatch(ops []*op) []error {
 	}
 	errs, _ := s.runTx(ops, true)
 	return errs
+}
+
+// syncFor sets the connection's synchronous mode for a batch: NORMAL when
+// the store syncs fully and every op is lazy, the store's own otherwise.
+// Only the writer runs it.
+func (s *Store) syncFor(ops []*op) error {
+	lazy := s.syncFull
+	for _, o := range ops {
+		lazy = lazy && o.lazy
+	}
+	if lazy == s.syncLazy {
+		return nil
+	}
+	mode := "FULL"
+	if lazy {
+		mode = "NORMAL"
+	}
+	if _, err := s.db.ExecContext(context.Background(), `PRAGMA synchronous = `+mode); err != nil {
+		if lazy {
+			return nil // the batch commits fully: slower, as safe
+		}
+		// A batch that must be durable cannot commit under NORMAL.
+		return s.classify(fmt.Errorf("set synchronous %s: %w", mode, err))
+	}
+	s.syncLazy = lazy
+	return nil
 }
 
 // runTx runs ops in one transaction, each in a savepoint of its own when
