@@ -30,7 +30,7 @@ func (s *stalledAcks) Ack(ctx context.Context, l store.Lease, e history.Entry) e
 func TestPendingAcksHoldBackDeliveries(t *testing.T) {
 	rc := hooktest.New(t)
 	h := newHarness(t, webhook("hookacks", rc.URL()))
-	const jobs = 100
+	const jobs = 400
 	h.enqueue("hookacks", jobs)
 	st := &stalledAcks{Store: h.store, release: make(chan struct{})}
 	p := h.params(time.Minute)

@@ -131,7 +131,7 @@ type Dispatcher struct {
 // acks of many deliveries to commit together (one commit per ack would cap
 // deliveries at the store's commits per second), few enough that they cost
 // no memory to speak of.
-const ackSlots = 8
+const ackSlots = 32
 
 // New returns a Dispatcher; it does nothing until Run.
 func New(p Params) *Dispatcher {
