@@ -218,6 +218,14 @@ func (s *Store) leaseJobs(ctx context.Context, webhookID string, now, until time
 	}
 	defer rows.Close()
 	var leases []store.Lease
+	done := false
+	defer func() {
+		if !done { // none of them reaches a worker
+			for _, l := range leases {
+				ls.drop(l.ID, l.Token)
+			}
+		}
+	}()
 	var next time.Time
 	for rows.Next() {
 		var seq int64
@@ -226,7 +234,7 @@ func (s *Store) leaseJobs(ctx context.Context, webhookID string, now, until time
 			return nil, time.Time{}, fmt.Errorf("read jobs of webhook %q: %w", webhookID, err)
 		}
 		if _, ok := ls.byID[j.ID]; ok {
-			continue // held since the rows were chosen: not possible while mu is held
+			continue // never (skip has every held row): a guard against leasing a job twice
 		}
 		if len(leases) == n || j.Due.After(now) {
 			next = j.Due
@@ -238,11 +246,9 @@ func (s *Store) leaseJobs(ctx context.Context, webhookID string, now, until time
 		leases = append(leases, l)
 	}
 	if err := rows.Err(); err != nil {
-		for _, l := range leases {
-			ls.drop(l.ID, l.Token)
-		}
 		return nil, time.Time{}, fmt.Errorf("read jobs of webhook %q: %w", webhookID, err)
 	}
+	done = true
 	return leases, next, nil
 }
 
@@ -266,12 +272,14 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 	if err := s.check(); err != nil {
 		return false, fmt.Errorf("fail job %q: %w", l.ID, err)
 	}
-	h, ok := s.leases.get(l.ID, l.Token)
-	if !ok {
-		return false, fmt.Errorf("fail job %q: %w", l.ID, store.ErrLeaseLost)
-	}
-	dead = f.Exhausted(h.attempts, h.created)
 	err = s.write(ctx, func(tx *txn) error {
+		// Checked by the writer, as Maintain reclaims leases: a lease it
+		// took back (and another worker took again) is lost.
+		h, ok := s.leases.get(l.ID, l.Token)
+		if !ok {
+			return store.ErrLeaseLost
+		}
+		dead = f.Exhausted(h.attempts, h.created)
 		// The attempt counts from now on: leases are not written.
 		q, args := `UPDATE queue SET attempts = ?, due = ? WHERE id = ?`, []any{h.attempts, nanos(f.Due), l.ID}
 		if dead {
