@@ -14,7 +14,7 @@ import (
 // the time the store is open again. So a lease needs no durability, and
 // taking one costs no write: a lease is a read of the queue, a delivery
 // costs one write (its ack) besides its job's insert. What a crash forgets is
-// the attempt in flight: it is counted again when the job is leased again.
+// the attempt in flight: the job is leased again with the attempts it had.
 //
 // Lease reads the queue on its own connection with mu held, so a job that
 // some write in flight is about to change is still held while that write
