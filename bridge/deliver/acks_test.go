@@ -25,8 +25,8 @@ func (s *stalledAcks) Ack(ctx context.Context, l store.Lease, e history.Entry) e
 
 // While acks do not commit, workers stop taking jobs once ackSlots acks per
 // worker are pending: the receiver gets those, and one delivery per worker
-// waiting for a slot, not the whole queue. Once acks commit, the rest is delivered, each job
-// once.
+// waiting for a slot, not the whole queue. Once acks commit, the rest is
+// delivered, each job once.
 func TestPendingAcksHoldBackDeliveries(t *testing.T) {
 	rc := hooktest.New(t)
 	h := newHarness(t, webhook("hookacks", rc.URL()))

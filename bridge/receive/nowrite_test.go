@@ -3,12 +3,8 @@ package receive_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +20,7 @@ import (
 	redisstore "github.com/regwebhook/regwebhook/bridge/store/redis"
 	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
 	"github.com/regwebhook/regwebhook/bridge/store/sqlite"
+	"github.com/regwebhook/regwebhook/bridge/store/sqlite/sqlitetest"
 	"github.com/regwebhook/regwebhook/internal/fixtures"
 )
 
@@ -108,29 +105,7 @@ func TestUnwantedEventsWriteNothingEmbedded(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	h := newHandler(t, st)
-	// Another connection: data_version changes when others commit.
-	dbPath := filepath.Join(dir, sqlite.DBFile)
-	probe, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: dbPath, RawQuery: "mode=ro"}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { probe.Close() })
-	conn, err := probe.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	state := func() (version, walBytes int64) {
-		t.Helper()
-		if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(dbPath + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return version, fi.Size()
-	}
+	state := sqlitetest.WriteProbe(t, dir)
 	bodies := unwanted(t)
 	if len(bodies) < 5 {
 		t.Fatalf("only %d captured requests of unwanted events", len(bodies))

@@ -95,6 +95,20 @@ func (ls *leases) release(id, token string) bool {
 	return ls.drop(id, token)
 }
 
+// leased returns the ids of the jobs leased to workers (not those a
+// Maintain holds); never nil, as SQL's NOT IN (NULL) is never true.
+func (ls *leases) leased() []string {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ids := []string{}
+	for id, h := range ls.byID {
+		if h.token != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // dropWebhook lets go of the leases of a webhook's jobs (it was deleted).
 func (ls *leases) dropWebhook(webhookID string) {
 	ls.mu.Lock()

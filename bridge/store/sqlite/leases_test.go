@@ -2,16 +2,13 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/bridge/store/sqlite"
+	"github.com/regwebhook/regwebhook/bridge/store/sqlite/sqlitetest"
 	"github.com/regwebhook/regwebhook/bridge/store/storetest"
 )
 
@@ -41,28 +38,7 @@ func TestLeasesAreHeldInMemory(t *testing.T) {
 		t.Fatalf("ingest: %v", err)
 	}
 
-	dbPath := filepath.Join(dir, sqlite.DBFile)
-	probe, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: dbPath, RawQuery: "mode=ro"}).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { probe.Close() })
-	conn, err := probe.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	state := func() (version, walBytes int64) {
-		t.Helper()
-		if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(dbPath + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return version, fi.Size()
-	}
+	state := sqlitetest.WriteProbe(t, dir)
 
 	v0, w0 := state()
 	lease := func() []store.Lease {

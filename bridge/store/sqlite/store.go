@@ -11,8 +11,8 @@
 //
 // Writes that arrive while another commits are committed together (group
 // commit, see runBatch): one transaction, one sync of the WAL, and a write
-// that fails undoes only itself. Every
-// write still returns only once the commit that holds it is durable, so the
+// that fails undoes only itself. Every write still returns only once the
+// commit that holds it is durable (acks excepted, see writeLazy), so the
 // guarantees are those of a transaction per write; under load, many writes
 // share each sync.
 package sqlite
@@ -131,10 +131,9 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	// a large backlog in memory.
 	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	q.Add("_pragma", "cache_size(-16000)")
+	q.Set("_txlock", "immediate")
 	path := filepath.Join(s.dir, DBFile)
-	w := q
-	w.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: w.Encode()}).String())
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
 	if err != nil {
 		return err
 	}
@@ -220,15 +219,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Depth counts jobs by state at now.
 func (s *Store) Depth(ctx context.Context, now time.Time) (store.Depth, error) {
 	var d store.Depth
-	s.leases.mu.Lock()
-	ids := []string{} // not null: NOT IN (null) is never true
-	for id, h := range s.leases.byID {
-		if h.token != "" {
-			ids = append(ids, id)
-		}
-	}
-	s.leases.mu.Unlock()
-	leased, _ := json.Marshal(ids)
+	leased, _ := json.Marshal(s.leases.leased())
 	err := s.read(ctx, func(q querier) error {
 		return q.QueryRowContext(ctx, `SELECT
 			(SELECT count(*) FROM queue WHERE due <= ?1 AND id NOT IN (SELECT value FROM json_each(?2))),
