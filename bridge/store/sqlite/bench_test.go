@@ -108,7 +108,7 @@ func BenchmarkLeaseAck(b *testing.B) {
 func BenchmarkStore(b *testing.B) {
 	for _, sync := range []string{"full", "normal"} {
 		b.Run("sync="+sync, func(b *testing.B) {
-			storetest.Bench(b, func(b *testing.B) store.Store { return openBench(b, sync) })
+			storetest.Bench(b, func(b *testing.B) store.Store { return openBench(b, sync) }, nil)
 		})
 	}
 }

@@ -21,6 +21,11 @@ const BenchHooks = 4
 // benchPayload is the size of a rendered acr payload of a pushed manifest.
 const benchPayload = 600
 
+// ServerCPU reads the CPU time a store's server has used so far (Redis's
+// INFO cpu), for the benchmarks to report the server's share of an
+// operation: on a machine the server shares, it is part of the cost.
+type ServerCPU func() (time.Duration, error)
+
 // Bench runs the store benchmarks on stores from open, one fresh store per
 // benchmark:
 //
@@ -30,13 +35,72 @@ const benchPayload = 600
 //   - Lease: leasing due jobs of one webhook, 1 and 16 a call, per job;
 //   - Ack: acknowledging one delivered job with its history entry, serial
 //     and from 16 goroutines at once (the workers do so concurrently).
-func Bench(b *testing.B, open func(b *testing.B) store.Store) {
-	b.Run("Ingest/serial", func(b *testing.B) { benchIngest(b, open(b), 1) })
-	b.Run("Ingest/parallel16", func(b *testing.B) { benchIngest(b, open(b), 16) })
-	b.Run("Lease/batch1", func(b *testing.B) { benchLease(b, open(b), 1) })
-	b.Run("Lease/batch16", func(b *testing.B) { benchLease(b, open(b), 16) })
-	b.Run("Ack/serial", func(b *testing.B) { benchAck(b, open(b), 1) })
-	b.Run("Ack/parallel16", func(b *testing.B) { benchAck(b, open(b), 16) })
+//
+// With cpu, each also reports the server's CPU time per operation, as
+// server-µs/op, over the timed part only.
+func Bench(b *testing.B, open func(b *testing.B) store.Store, cpu ServerCPU) {
+	run := func(name string, f func(t *timer, s store.Store)) {
+		b.Run(name, func(b *testing.B) {
+			t := &timer{b: b, cpu: cpu}
+			s := open(b)
+			t.start()
+			f(t, s)
+			t.stop()
+			if cpu != nil {
+				b.ReportMetric(float64(t.server.Microseconds())/float64(b.N), "server-µs/op")
+			}
+		})
+	}
+	run("Ingest/serial", func(t *timer, s store.Store) { benchIngest(t, s, 1) })
+	run("Ingest/parallel16", func(t *timer, s store.Store) { benchIngest(t, s, 16) })
+	run("Lease/batch1", func(t *timer, s store.Store) { benchLease(t, s, 1) })
+	run("Lease/batch16", func(t *timer, s store.Store) { benchLease(t, s, 16) })
+	run("Ack/serial", func(t *timer, s store.Store) { benchAck(t, s, 1) })
+	run("Ack/parallel16", func(t *timer, s store.Store) { benchAck(t, s, 16) })
+}
+
+// timer stops and starts the benchmark's timer and, with cpu, sums the
+// server's CPU time while it runs.
+type timer struct {
+	b       *testing.B
+	cpu     ServerCPU
+	running bool
+	at      time.Duration // the server's CPU when the timer last started
+	server  time.Duration
+}
+
+func (t *timer) read() time.Duration {
+	if t.cpu == nil {
+		return 0
+	}
+	d, err := t.cpu()
+	if err != nil {
+		t.b.Fatalf("read the server's CPU time: %v", err)
+	}
+	return d
+}
+
+// reset starts timing afresh: what ran before does not count.
+func (t *timer) reset() {
+	t.server = 0
+	t.at = t.read()
+	t.b.ResetTimer()
+}
+
+func (t *timer) start() {
+	if !t.running {
+		t.running = true
+		t.at = t.read()
+		t.b.StartTimer()
+	}
+}
+
+func (t *timer) stop() {
+	if t.running {
+		t.b.StopTimer()
+		t.running = false
+		t.server += t.read() - t.at
+	}
 }
 
 func benchJob(id, webhook string, now time.Time) store.Job {
@@ -62,12 +126,13 @@ func ingestOne(ctx context.Context, s store.Store, ev string, now time.Time) err
 	})
 }
 
-func benchIngest(b *testing.B, s store.Store, parallelism int) {
+func benchIngest(t *timer, s store.Store, parallelism int) {
+	b := t.b
 	ctx := context.Background()
 	now := time.Now()
 	var n atomic.Int64
 	if parallelism == 1 {
-		for b.Loop() {
+		for range b.N {
 			if err := ingestOne(ctx, s, fmt.Sprint("event", n.Add(1)), now); err != nil {
 				b.Fatal(err)
 			}
@@ -110,12 +175,13 @@ func fill(b *testing.B, s store.Store, w string, n int, now time.Time) {
 // benchLease times leasing batch jobs a call; one op is one job leased.
 // Every 64 jobs leased are acked, untimed: the dispatcher holds no more
 // leases than it has workers, and a store may spend on the leases it holds.
-func benchLease(b *testing.B, s store.Store, batch int) {
+func benchLease(t *timer, s store.Store, batch int) {
+	b := t.b
 	ctx := context.Background()
 	now := time.Now()
 	fill(b, s, "w", b.N+batch, now)
 	var held []store.Lease
-	b.ResetTimer()
+	t.reset()
 	for leased := 0; leased < b.N; {
 		res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Hour, Want: map[string]int{"w": batch}})
 		if err != nil || len(res.Leases) != batch {
@@ -123,7 +189,7 @@ func benchLease(b *testing.B, s store.Store, batch int) {
 		}
 		leased += batch
 		if held = append(held, res.Leases...); len(held) >= 64 {
-			b.StopTimer()
+			t.stop()
 			errs := make(chan error, len(held))
 			for _, l := range held { // at once, as workers ack
 				go func() {
@@ -136,14 +202,15 @@ func benchLease(b *testing.B, s store.Store, batch int) {
 				}
 			}
 			held = held[:0]
-			b.StartTimer()
+			t.start()
 		}
 	}
 }
 
 // benchAck times acknowledging leased jobs, each with a history entry the
 // size a delivery's is.
-func benchAck(b *testing.B, s store.Store, parallelism int) {
+func benchAck(t *timer, s store.Store, parallelism int) {
+	b := t.b
 	ctx := context.Background()
 	now := time.Now()
 	fill(b, s, "w", b.N, now)
@@ -160,7 +227,7 @@ func benchAck(b *testing.B, s store.Store, parallelism int) {
 			Request:  history.Request{Method: "POST", RequestURI: "http://127.0.0.1/…", Content: string(l.Payload)},
 			Response: &history.Response{StatusCode: 200, ReasonPhrase: "OK"}}
 	}
-	b.ResetTimer()
+	t.reset()
 	var next atomic.Int64
 	ack := func() error {
 		l := leases[next.Add(1)-1]
