@@ -76,12 +76,13 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 	return errs
 }
 
-// ackCall is one Ack: its job, lease token and history entry.
+// ackCall is one Ack: its job, lease token, webhook and history entry.
 type ackCall struct {
-	ctx   context.Context
-	id    string
-	token string
-	entry []byte
+	ctx     context.Context
+	id      string
+	token   string
+	webhook string
+	entry   []byte
 }
 
 // newAcker returns the Runner through which Ack runs: the acks made while
@@ -95,7 +96,7 @@ func (s *Store) newAcker() *batch.Runner[*ackCall] {
 // gets store.ErrLeaseLost.
 func (s *Store) runAcks(calls []*ackCall) []error {
 	errs := make([]error, len(calls))
-	args := make([]any, 0, 1+3*len(calls))
+	args := make([]any, 0, 1+4*len(calls))
 	args = append(args, s.limits.History)
 	var sent []int // indexes of the calls sent
 	for i, c := range calls {
@@ -103,7 +104,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 			errs[i] = classify(err) // it waited too long for Redis
 			continue
 		}
-		args = append(args, c.id, c.token, c.entry)
+		args = append(args, c.id, c.token, c.webhook, c.entry)
 		sent = append(sent, i)
 	}
 	if len(sent) == 0 {
@@ -115,7 +116,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		// the others' acks off. The connection's time-outs bound the call.
 		ctx = context.Background()
 	}
-	done, err := s.run(ctx, ackScript, s.keys("leased"), args...).Int64Slice()
+	done, err := s.run(ctx, ackScript, s.keys("leased", "leases"), args...).Int64Slice()
 	if err == nil && len(done) != len(sent) {
 		err = fmt.Errorf("ackScript answered %d results for %d jobs", len(done), len(sent))
 	}

@@ -31,7 +31,7 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	for _, id := range ids {
 		args = append(args, id, max(req.Want[id], 0))
 	}
-	v, err := s.run(ctx, leaseScript, s.keys("queued", "leased", "created"), args...).Slice()
+	v, err := s.run(ctx, leaseScript, s.keys("queued", "leased", "created", "leases"), args...).Slice()
 	if err != nil {
 		return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", classify(err))
 	}
@@ -57,17 +57,17 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	return res, nil
 }
 
-// leaseOf reads one job of leaseScript's answer: id, token, jobFields.
+// leaseOf reads one job of leaseScript's answer: jobFields, id, token.
 func leaseOf(raw any, until time.Time) (store.Lease, error) {
 	f, ok := raw.([]any)
 	if !ok || len(f) != 11 {
 		return store.Lease{}, fmt.Errorf("bad leased job %v", raw)
 	}
-	j, err := jobOf(str(f[0]), f[2:])
+	j, err := jobOf(str(f[9]), f[:9])
 	if err != nil {
 		return store.Lease{}, err
 	}
-	return store.Lease{Job: j, Token: str(f[1]), Until: until}, nil
+	return store.Lease{Job: j, Token: str(f[10]), Until: until}, nil
 }
 
 // jobOf reads a job's jobFields: webhook, event, action, type, created,
@@ -117,7 +117,7 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
-	if err := s.acks.Do(&ackCall{ctx: ctx, id: l.ID, token: l.Token, entry: entry}); err != nil {
+	if err := s.acks.Do(&ackCall{ctx: ctx, id: l.ID, token: l.Token, webhook: l.WebhookID, entry: entry}); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}
 	return nil
@@ -137,7 +137,7 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 	if dead {
 		deadArg = "1"
 	}
-	n, err := s.run(ctx, failScript, s.keys("queued", "leased", "created", "deadall", "seq"),
+	n, err := s.run(ctx, failScript, s.keys("queued", "leased", "created", "deadall", "seq", "leases"),
 		l.ID, l.Token, strconv.Itoa(l.Attempts), nanos(l.Created), deadArg, nanos(f.Due), f.Error, nanos(f.Now),
 		entry, s.limits.History, s.limits.DeadLetters).Int()
 	switch {
@@ -154,7 +154,7 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 // Release queues the job again without counting the attempt. Its due time is
 // the one it had, which had come when it was leased: it is due at once.
 func (s *Store) Release(ctx context.Context, l store.Lease) error {
-	n, err := s.run(ctx, releaseScript, s.keys("queued", "leased", "created"), l.ID, l.Token).Int()
+	n, err := s.run(ctx, releaseScript, s.keys("queued", "leased", "created", "leases"), l.ID, l.Token).Int()
 	if err != nil {
 		return fmt.Errorf("release job %q: %w", l.ID, classify(err))
 	}
@@ -173,7 +173,7 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duratio
 	if maxAge > 0 {
 		cutoff = micros(now.Add(-maxAge))
 	}
-	v, err := s.run(ctx, maintainScript, s.keys("queued", "leased", "created", "deadall", "seq"),
+	v, err := s.run(ctx, maintainScript, s.keys("queued", "leased", "created", "deadall", "seq", "leases"),
 		micros(now), cutoff, store.ExpiredError(maxAge), nanos(now), s.limits.DeadLetters, maintainBatch).Int64Slice()
 	if err != nil {
 		return store.Maintenance{}, fmt.Errorf("maintain: %w", classify(err))

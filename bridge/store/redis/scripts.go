@@ -13,7 +13,7 @@ import "github.com/redis/go-redis/v9"
 //   - Times come from the caller, never from Redis's TIME: hash fields keep
 //     unix nanoseconds as decimal strings (exact), sorted-set scores are unix
 //     microseconds (exact in a double). Only dedupe marks use Redis's clock,
-//     through PEXPIREAT.
+//     through SET's PXAT.
 //   - A script checks everything it may refuse before it writes anything:
 //     Redis does not roll back a script that fails halfway.
 
@@ -32,8 +32,7 @@ end
 local function jobkey(id) return P .. 'job:' .. id end
 
 -- A job's payload is a string of its own, written once: the job's hash
--- holds only short fields, so Redis keeps it compact (a listpack) and a
--- lease or an ack changes a few bytes, not a hash table with the payload.
+-- holds only short fields, so Redis keeps it compact (a listpack).
 local function plkey(id) return P .. 'pl:' .. id end
 
 -- The fields of a job, in the order the scripts return them. The payload
@@ -47,6 +46,12 @@ local function jobof(id, jk)
   return f
 end
 
+-- A leased job's token is in k.leases (id -> token), not in its hash, so
+-- that leasing or acking many jobs writes one command for all of them. The
+-- hash keeps the attempts made before the lease: the lease's own attempt
+-- is written when it ends, by failScript, or by maintainScript when the
+-- lease runs out.
+
 -- deljob removes a job's hash and payload.
 local function deljob(id, jk)
   redis.call('DEL', jk, plkey(id))
@@ -54,7 +59,8 @@ end
 
 -- queue indexes a job as queued: by due per webhook and overall, by
 -- creation. While k.batch is set (a script that queues many jobs), the
--- overall indexes are added to once, by flush, for all of them.
+-- overall indexes are added to once, by flush, for all of them (and the
+-- payloads of addjob written).
 local function queue(id, webhook, due, created)
   redis.call('ZADD', P .. 'q:' .. webhook, us(due), id)
   local b = k.batch
@@ -67,10 +73,12 @@ local function queue(id, webhook, due, created)
   redis.call('ZADD', k.created, us(created), id)
 end
 
--- flush adds the jobs queued since k.batch was set to the overall indexes.
+-- flush adds the jobs queued since k.batch was set to the overall indexes,
+-- and writes the payloads of the jobs added.
 local function flush()
   local b = k.batch
   k.batch = nil
+  if b and #b.p > 0 then redis.call('MSET', unpack(b.p)) end
   if b and #b.q > 0 then
     redis.call('ZADD', k.queued, unpack(b.q))
     redis.call('ZADD', k.created, unpack(b.c))
@@ -86,9 +94,13 @@ end
 -- addjob keeps a new job and queues it; the values are jobFields' (after id).
 local function addjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
   redis.call('HSET', jobkey(id), 'webhook', webhook, 'event', event, 'action', action, 'type', ctype,
-    'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due,
-    'state', 'queued', 'token', '', 'until', '')
-  redis.call('SET', plkey(id), payload)
+    'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due)
+  local b = k.batch
+  if b then
+    b.p[#b.p + 1], b.p[#b.p + 2] = plkey(id), payload
+  else
+    redis.call('SET', plkey(id), payload)
+  end
   queue(id, webhook, due, created)
 end
 
@@ -100,18 +112,18 @@ local function undead(id, webhook)
 end
 
 -- requeue makes a leased job queued again, its lease gone.
-local function requeue(id, jk, webhook, due, created)
-  redis.call('HSET', jk, 'state', 'queued', 'token', '', 'until', '')
+local function requeue(id, webhook, due, created)
+  redis.call('HDEL', k.leases, id)
   redis.call('ZREM', k.leased, id)
   queue(id, webhook, due, created)
 end
 
--- record adds a history entry to a webhook's, newest first, and keeps
--- limit: it cuts the list back to limit once it holds 16 more, not after
--- every entry (History reads the newest limit only).
-local function record(webhook, entry, limit)
+-- record adds history entries (a list, oldest first) to a webhook's, newest
+-- first, and keeps limit: it cuts the list back to limit once it holds 16
+-- more, not after every entry (History reads the newest limit only).
+local function record(webhook, entries, limit)
   local h = P .. 'history:' .. webhook
-  if redis.call('LPUSH', h, entry) > limit + 16 then
+  if redis.call('LPUSH', h, unpack(entries)) > limit + 16 then
     redis.call('LTRIM', h, 0, limit - 1)
   end
 end
@@ -191,7 +203,7 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 // (kind, a, b, the answer the transaction got), then the writes, each an op
 // name and its values:
 //
-//	seen   id untilMs                 mark an event id seen until untilMs (PEXPIREAT)
+//	seen   id untilMs                 mark an event id seen until untilMs (PXAT)
 //	job    id webhook event action type created redelivery attempts due payload
 //	                                  queue a job, unless a job with its id exists
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
@@ -207,21 +219,25 @@ for _ = 1, tonumber(ARGV[2]) do
   i = i + 4
 end
 local width = {seen = 3, job = 11, put = 5, deltag = 3, delman = 3}
-k.batch = {q = {}, c = {}}
-local w = i
+k.batch = {q = {}, c = {}, p = {}}
+local w, jobs = i, {}
 while w <= #ARGV do
   local n = width[ARGV[w]]
   if not n or w + n - 1 > #ARGV then return redis.error_reply('bad write at ARGV ' .. w) end
+  if ARGV[w] == 'job' then jobs[#jobs + 1] = jobkey(ARGV[w + 1]) end
   w = w + n
 end
+-- none: no job of this commit exists yet (the usual case), asked once for
+-- all; made: the jobs this commit added.
+local none, made = #jobs == 0 or redis.call('EXISTS', unpack(jobs)) == 0, {}
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'seen' then
-    local sk = P .. 'seen:' .. ARGV[i + 1]
-    redis.call('SET', sk, '1')
-    redis.call('PEXPIREAT', sk, ARGV[i + 2])
+    redis.call('SET', P .. 'seen:' .. ARGV[i + 1], '1', 'PXAT', ARGV[i + 2])
   elseif op == 'job' then
-    if redis.call('EXISTS', jobkey(ARGV[i + 1])) == 0 then
+    local id = ARGV[i + 1]
+    if not made[id] and (none or redis.call('EXISTS', jobkey(id)) == 0) then
+      made[id] = true
       addjob(unpack(ARGV, i + 1, i + 10))
     end
   elseif op == 'put' then
@@ -253,18 +269,19 @@ return 1
 // jobs, oldest due first (then by id), and finds when its earliest job still
 // queued is due (to the microsecond, as due times are compared).
 //
-// KEYS: [1] queued, [2] leased, [3] created.
+// KEYS: [1] queued, [2] leased, [3] created, [4] leases.
 // ARGV: [1] prefix, [2] now (µs), [3] lease until (ns), [4] token base, then
 // pairs of webhook id and count.
 // Returns: one array per webhook: {webhook id, due (ns, a whole number of
-// µs) of its earliest queued job or empty, then per job leased {id, token, the jobFields values}}.
-// Job tokens are the base and a counter: new for every lease.
+// µs) of its earliest queued job or empty, then per job leased {the
+// jobFields values, id, token}}, attempts counting this one. Job tokens are
+// the base and a counter: new for every lease.
 var leaseScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created = KEYS[1], KEYS[2], KEYS[3]
-local nowUs, untilNs, base = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local nowUs, untilUs, base = tonumber(ARGV[2]), us(ARGV[3]), ARGV[4]
 local out, n = {}, 0
--- The overall indexes change once for all the jobs leased.
-local ids, leases = {}, {}
+-- Every write is one command for all the jobs leased.
+local ids, jobs, pls, leases, tokens = {}, {}, {}, {}, {}
 for i = 5, #ARGV, 2 do
   local webhook, want = ARGV[i], tonumber(ARGV[i + 1])
   local qk = P .. 'q:' .. webhook
@@ -272,38 +289,37 @@ for i = 5, #ARGV, 2 do
   -- The first want + 1 queued jobs, by due: those due are leased (up to
   -- want), the first one left tells when the next is due.
   local first = redis.call('ZRANGE', qk, 0, want, 'WITHSCORES')
-  local due = {}
+  local due = 0
   for j = 1, #first, 2 do
-    if #due < want and tonumber(first[j + 1]) <= nowUs then
-      due[#due + 1] = first[j]
+    if due < want and tonumber(first[j + 1]) <= nowUs then
+      due = due + 1
+      n = n + 1
+      local id, token = first[j], base .. '.' .. n
+      local f = redis.call('HMGET', jobkey(id), unpack(jobFields))
+      f[7] = tostring(tonumber(f[7]) + 1) -- attempts, counting this one
+      f[10], f[11] = id, token
+      res[#res + 1] = f
+      ids[n], jobs[n], pls[n] = id, f, plkey(id)
+      leases[#leases + 1], leases[#leases + 2] = untilUs, id
+      tokens[#tokens + 1], tokens[#tokens + 2] = id, token
     else
       res[2] = first[j + 1] .. '000' -- µs to ns
       break
     end
   end
-  if #due > 0 then
-    for _, id in ipairs(due) do
-      n = n + 1
-      local token = base .. '.' .. n
-      local jk = jobkey(id)
-      local f = jobof(id, jk)
-      f[7] = tostring(tonumber(f[7]) + 1) -- attempts, counting this one
-      redis.call('HSET', jk, 'attempts', f[7], 'state', 'leased', 'token', token, 'until', untilNs)
-      ids[#ids + 1] = id
-      leases[#leases + 1], leases[#leases + 2] = us(untilNs), id
-      local job = {id, token}
-      for _, v in ipairs(f) do job[#job + 1] = v end
-      res[#res + 1] = job
-    end
-    -- They are the webhook's first by rank.
-    redis.call('ZREMRANGEBYRANK', qk, 0, #due - 1)
-  end
+  -- They are the webhook's first by rank.
+  if due > 0 then redis.call('ZREMRANGEBYRANK', qk, 0, due - 1) end
   out[#out + 1] = res
 end
-if #ids > 0 then
+if n > 0 then
+  -- Payloads in pl (a job of a store written before has it in its hash).
+  for j, pl in ipairs(redis.call('MGET', unpack(pls))) do
+    if pl then jobs[j][9] = pl end
+  end
+  redis.call('HSET', k.leases, unpack(tokens))
+  redis.call('ZADD', k.leased, unpack(leases))
   redis.call('ZREM', k.queued, unpack(ids))
   redis.call('ZREM', k.created, unpack(ids))
-  redis.call('ZADD', k.leased, unpack(leases))
 end
 return out
 `)
@@ -312,29 +328,44 @@ return out
 // more jobs, each on its own (the acks of workers that finished at once,
 // see Ack).
 //
-// KEYS: [1] leased.
+// KEYS: [1] leased, [2] leases.
 // ARGV: [1] prefix, [2] history limit, then per job: job id, lease token,
-// history entry (JSON).
+// webhook id, history entry (JSON).
 // Returns: per job, in order, 1 done or 0 the lease is no longer held (that
 // job unchanged).
 var ackScript = redis.NewScript(lib + `
-k.leased = KEYS[1]
+k.leased, k.leases = KEYS[1], KEYS[2]
 local limit = tonumber(ARGV[2])
-local out, done = {}, {}
-for i = 3, #ARGV, 3 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local jk = jobkey(id)
-  local j = redis.call('HMGET', jk, 'token', 'webhook')
-  if token == '' or j[1] ~= token then
-    out[#out + 1] = 0
+local ids = {}
+for i = 3, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+local held = redis.call('HMGET', k.leases, unpack(ids))
+-- Every write is one command for all the jobs acked (one per webhook for
+-- the history).
+local out, done, keys, entries, hooks = {}, {}, {}, {}, {}
+for j, id in ipairs(ids) do
+  local i = 3 + 4 * (j - 1)
+  local token, webhook = ARGV[i + 1], ARGV[i + 2]
+  if token == '' or held[j] ~= token then
+    out[j] = 0
   else
-    deljob(id, jk)
+    out[j] = 1
     done[#done + 1] = id
-    record(j[2], ARGV[i + 2], limit)
-    out[#out + 1] = 1
+    keys[#keys + 1], keys[#keys + 2] = jobkey(id), plkey(id)
+    local e = entries[webhook]
+    if not e then
+      e = {}
+      entries[webhook] = e
+      hooks[#hooks + 1] = webhook
+    end
+    e[#e + 1] = ARGV[i + 3]
   end
 end
-if #done > 0 then redis.call('ZREM', k.leased, unpack(done)) end
+if #done > 0 then
+  redis.call('DEL', unpack(keys))
+  redis.call('HDEL', k.leases, unpack(done))
+  redis.call('ZREM', k.leased, unpack(done))
+  for _, webhook in ipairs(hooks) do record(webhook, entries[webhook], limit) end
+end
 return out
 `)
 
@@ -343,46 +374,47 @@ return out
 // store.Failure.Exhausted on the attempts and creation time of the lease;
 // the script checks that the job still has those.
 //
-// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq.
+// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq, [6] leases.
 // ARGV: [1] prefix, [2] job id, [3] lease token, [4] attempts, [5] created
 // (ns), [6] '1' dead or '0' retry, [7] due (ns), [8] error, [9] died (ns),
 // [10] history entry (JSON), [11] history limit, [12] dead letter limit.
 // Returns: 1 queued again, 2 dead, 0 the lease is no longer held, -1 the
 // lease's attempts or creation time are not the job's (nothing changed).
 var failScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created, k.deadall, k.seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id = ARGV[2]
 local jk = jobkey(id)
-local j = redis.call('HMGET', jk, 'token', 'attempts', 'created', 'webhook')
-if ARGV[3] == '' or j[1] ~= ARGV[3] then return 0 end
-if j[2] ~= ARGV[4] or j[3] ~= ARGV[5] then return -1 end
+if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
+-- The hash has the attempts before this lease's.
+local j = redis.call('HMGET', jk, 'attempts', 'created', 'webhook')
+if tostring(tonumber(j[1]) + 1) ~= ARGV[4] or j[2] ~= ARGV[5] then return -1 end
 local ret = 1
 if ARGV[6] == '1' then
+  redis.call('HSET', jk, 'attempts', ARGV[4])
+  redis.call('HDEL', k.leases, id)
   redis.call('ZREM', k.leased, id)
   bury(id, ARGV[8], ARGV[9], tonumber(ARGV[12]))
   ret = 2
 else
-  redis.call('HSET', jk, 'due', ARGV[7])
-  requeue(id, jk, j[4], ARGV[7], j[3])
+  redis.call('HSET', jk, 'attempts', ARGV[4], 'due', ARGV[7])
+  requeue(id, j[3], ARGV[7], j[2])
 end
-record(j[4], ARGV[10], tonumber(ARGV[11]))
+record(j[3], {ARGV[10]}, tonumber(ARGV[11]))
 return ret
 `)
 
 // releaseScript puts a leased job back in the queue untried: due as it was,
-// its attempt not counted.
+// its attempt not counted (the hash keeps the attempts before the lease).
 //
-// KEYS: [1] queued, [2] leased, [3] created.
+// KEYS: [1] queued, [2] leased, [3] created, [4] leases.
 // ARGV: [1] prefix, [2] job id, [3] lease token.
 // Returns: 1 done, 0 the lease is no longer held.
 var releaseScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created = KEYS[1], KEYS[2], KEYS[3]
+k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id = ARGV[2]
-local jk = jobkey(id)
-local j = redis.call('HMGET', jk, 'token', 'attempts', 'webhook', 'due', 'created')
-if ARGV[3] == '' or j[1] ~= ARGV[3] then return 0 end
-redis.call('HSET', jk, 'attempts', math.max(tonumber(j[2]) - 1, 0))
-requeue(id, jk, j[3], j[4], j[5])
+if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
+local j = redis.call('HMGET', jobkey(id), 'webhook', 'due', 'created')
+requeue(id, j[1], j[2], j[3])
 return 1
 `)
 
@@ -390,21 +422,25 @@ return 1
 // queue, then makes dead letters of queued jobs made before the cutoff,
 // oldest made first, at most batch of each.
 //
-// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq.
+// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq, [6] leases.
 // ARGV: [1] prefix, [2] now (µs), [3] cutoff (µs; empty for none), [4] error
 // of the expired, [5] died (ns), [6] dead letter limit, [7] batch.
 // Returns: {reclaimed, expired}.
 var maintainScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created, k.deadall, k.seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local batch = tonumber(ARGV[7])
 local reclaimed, expired = 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.leased, '-inf', ARGV[2], 'LIMIT', 0, batch)) do
   local jk = jobkey(id)
   local j = redis.call('HMGET', jk, 'webhook', 'due', 'created')
   if j[1] then
-    requeue(id, jk, j[1], j[2], j[3])
+    -- The attempt in flight counts. (A lease of an earlier version, with
+    -- no token in leases, counted it when it was made.)
+    if redis.call('HEXISTS', k.leases, id) == 1 then redis.call('HINCRBY', jk, 'attempts', 1) end
+    requeue(id, j[1], j[2], j[3])
     reclaimed = reclaimed + 1
   else
+    redis.call('HDEL', k.leases, id)
     redis.call('ZREM', k.leased, id)
   end
 end
@@ -439,7 +475,7 @@ return {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call('ZCOUNT', KEY
 // ARGV: [1] prefix, [2] webhook id, [3] entry (JSON), [4] history limit.
 // Returns: 1.
 var recordScript = redis.NewScript(lib + `
-record(ARGV[2], ARGV[3], tonumber(ARGV[4]))
+record(ARGV[2], {ARGV[3]}, tonumber(ARGV[4]))
 return 1
 `)
 
@@ -494,11 +530,11 @@ return 'ok'
 // letters and history.
 //
 // KEYS: [1] webhooks, [2] names, [3] webhooks:version, [4] queued,
-// [5] leased, [6] created, [7] deadall.
+// [5] leased, [6] created, [7] deadall, [8] leases.
 // ARGV: [1] prefix, [2] id, [3] new version.
 // Returns: 1 done, 0 no webhook with the id.
 var deleteWebhookScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created, k.deadall = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+k.queued, k.leased, k.created, k.deadall, k.leases = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local id = ARGV[2]
 local old = redis.call('HGET', KEYS[1], id)
 if not old then return 0 end
@@ -515,6 +551,7 @@ redis.call('DEL', qk)
 for _, j in ipairs(redis.call('ZRANGE', k.leased, 0, -1)) do
   if redis.call('HGET', jobkey(j), 'webhook') == id then
     deljob(j, jobkey(j))
+    redis.call('HDEL', k.leases, j)
     redis.call('ZREM', k.leased, j)
   end
 end

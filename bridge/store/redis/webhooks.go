@@ -88,7 +88,7 @@ func (s *Store) putWebhook(ctx context.Context, script *redis.Script, w *rule.We
 // there is no webhook with id.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	n, err := s.run(ctx, deleteWebhookScript,
-		s.keys("webhooks", "names", "webhooks:version", "queued", "leased", "created", "deadall"), id, newToken()).Int()
+		s.keys("webhooks", "names", "webhooks:version", "queued", "leased", "created", "deadall", "leases"), id, newToken()).Int()
 	if err != nil {
 		return fmt.Errorf("delete webhook %q: %w", id, classify(err))
 	}
