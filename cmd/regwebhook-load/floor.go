@@ -287,12 +287,21 @@ func openRedisQueue(ctx context.Context, addr, key string) (*redisQueue, error) 
 	if key == "" {
 		return nil, fmt.Errorf("%w: --redis-key is required with --store redis", errUsage)
 	}
+	c, err := openRedis(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	return &redisQueue{c, key}, nil
+}
+
+// openRedis connects to the Redis at addr.
+func openRedis(ctx context.Context, addr string) (*redis.Client, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("floor: redis at %s: %w", addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", addr, err)
 	}
-	return &redisQueue{c, key}, nil
+	return c, nil
 }
 
 func (q *redisQueue) put(ctx context.Context, body []byte) error {

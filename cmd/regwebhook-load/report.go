@@ -16,8 +16,31 @@ type measured struct {
 	name string
 	s    *sent
 	rd   *round
-	want int64 // deliveries expected: accepted envelopes × webhooks per event
-	all  bool  // every expected delivery arrived
+	want int64    // deliveries expected: accepted envelopes × webhooks per event
+	all  bool     // every expected delivery arrived
+	cpu  cpuTimes // CPU time used meanwhile, by part
+}
+
+// cpuPerEnvelope is a part's CPU time per accepted envelope, in ms; NaN
+// when the part was not measured.
+func (m *measured) cpuPerEnvelope(part func(cpuTimes) time.Duration) float64 {
+	d := part(m.cpu)
+	if d < 0 || m.s.accepted == 0 {
+		return math.NaN()
+	}
+	return float64(d) / 1e6 / float64(m.s.accepted)
+}
+
+// The parts of cpuTimes, and their sum (NaN unless every part that the
+// store has was measured: the process's, and Redis's on Redis).
+func procPart(t cpuTimes) time.Duration  { return t.proc }
+func redisPart(t cpuTimes) time.Duration { return t.redis }
+func selfPart(t cpuTimes) time.Duration  { return t.self }
+func totalPart(t cpuTimes) time.Duration {
+	if t.proc < 0 || t.self < 0 {
+		return -1
+	}
+	return t.proc + max(t.redis, 0) + t.self
 }
 
 // ingestRate is accepted envelopes per second, from the first send to the
@@ -109,6 +132,21 @@ func table(out io.Writer, ms []*measured) {
 	quant("sent→delivered p50", lat, 0.50)
 	quant("sent→delivered p99", lat, 0.99)
 	quant("sent→delivered p99.9", lat, 0.999)
+	cpu := func(label string, part func(cpuTimes) time.Duration) {
+		add(label, true, func(i int) (string, float64) {
+			v := ms[i].cpuPerEnvelope(part)
+			if math.IsNaN(v) {
+				return "-", v
+			}
+			return fmt.Sprintf("%.3fms", v), v
+		})
+	}
+	cpu("CPU/envelope: process", procPart)
+	if ms[0].cpu.redis >= 0 {
+		cpu("CPU/envelope: redis", redisPart)
+	}
+	cpu("CPU/envelope: this command", selfPart)
+	cpu("CPU/envelope: total", totalPart)
 	add("envelopes refused", false, func(i int) (string, float64) { return failures(ms[i].s.failures), 0 })
 	add("duplicate deliveries", false, func(i int) (string, float64) {
 		return fmt.Sprint(ms[i].rd.dups.Load()), float64(ms[i].rd.dups.Load())
@@ -188,6 +226,7 @@ func medians(out io.Writer, rounds [][]*measured) {
 		{"answer p50", ans50},
 		{"answer p99", ans99},
 		{"sent→delivered p99", p99},
+		{"CPU/envelope: total", func(m *measured) float64 { return m.cpuPerEnvelope(totalPart) }},
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
 	fmt.Fprintf(tw, "%s/%s over %d rounds\tmedian\teach round\n", rounds[0][0].name, rounds[0][1].name, len(rounds))
@@ -196,7 +235,7 @@ func medians(out io.Writer, rounds [][]*measured) {
 		var cells []string
 		for _, rd := range rounds {
 			a, b := r.of(rd[0]), r.of(rd[1])
-			if b <= 0 {
+			if !(b > 0) || math.IsNaN(a) {
 				continue
 			}
 			each = append(each, a/b)

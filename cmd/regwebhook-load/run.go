@@ -29,6 +29,7 @@ type runOpts struct {
 	settle     time.Duration
 	noFloor    bool
 	floorOnly  bool
+	pid        int
 	repeat     int
 	floorDir   string
 	floor      floorOpts
@@ -48,8 +49,9 @@ the floor (regwebhook-load floor) on the same store and does the same.
 It reports envelopes accepted per second (first send to last answer),
 deliveries per second (first send to last delivery), the time to answer
 and the time from sending an envelope to receiving each delivery, with the
-number of samples of every percentile; and regwebhook's figures over the
-floor's.
+number of samples of every percentile; the CPU time per envelope of the
+process (regwebhook's with --pid), of Redis (INFO cpu, on --store redis)
+and of this command; and regwebhook's figures over the floor's.
 
 --store, --sync and --redis-addr must be regwebhook's own store settings,
 so that the floor uses the same store the same way; --floor-dir should be
@@ -75,6 +77,7 @@ on the same file system as regwebhook's store.embedded.path.`,
 	f.DurationVar(&o.settle, "settle", time.Second, "wait after making webhooks, for every replica to have them")
 	f.BoolVar(&o.noFloor, "no-floor", false, "measure regwebhook only")
 	f.BoolVar(&o.floorOnly, "floor-only", false, "measure the floor only")
+	f.IntVar(&o.pid, "pid", 0, "regwebhook's process id, on this machine: report its CPU time per envelope (0: not reported)")
 	f.IntVar(&o.repeat, "repeat", 1, "measure regwebhook and the floor this many times, in turn, and print the median ratios")
 	f.StringVar(&o.floorDir, "floor-dir", ".", "embedded: where the floor's database goes (a temporary directory inside it)")
 	o.floor.flags(cmd)
@@ -176,7 +179,7 @@ func measureRegwebhook(ctx context.Context, o runOpts, p pace, groups int, sk *s
 		}
 	}()
 	time.Sleep(o.settle)
-	return measure(ctx, "regwebhook", strings.TrimSuffix(o.target, "/")+"/v1/notifications", o, p, w, sk), nil
+	return measure(ctx, "regwebhook", strings.TrimSuffix(o.target, "/")+"/v1/notifications", o, p, w, sk, o.pid)
 }
 
 // measureFloor starts the floor on the same store and does the same.
@@ -206,15 +209,27 @@ func measureFloor(ctx context.Context, o runOpts, p pace, groups int, sk *sink) 
 		return nil, err
 	}
 	defer fp.stop()
-	return measure(ctx, "floor", fp.url+"/v1/notifications", o, p, w, sk), nil
+	return measure(ctx, "floor", fp.url+"/v1/notifications", o, p, w, sk, fp.cmd.Process.Pid)
 }
 
-// measure posts the round's envelopes to url and waits for the deliveries.
-func measure(ctx context.Context, name, url string, o runOpts, p pace, w *workload, sk *sink) *measured {
+// measure posts the round's envelopes to url and waits for the deliveries,
+// counting the CPU time of process pid (0: not counted), of Redis when the
+// store is Redis, and of this command meanwhile.
+func measure(ctx context.Context, name, url string, o runOpts, p pace, w *workload, sk *sink, pid int) (*measured, error) {
+	meter := cpuMeter{pid: pid}
+	if o.floor.store == "redis" {
+		c, err := openRedis(ctx, o.floor.redisAddr)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		meter.redis = c
+	}
 	rd := newRound(w.run, o.envelopes, o.perEvent)
 	sk.cur.Store(rd)
+	cpu0 := meter.read(ctx)
 	s := post(ctx, url, o.token, w, rd, o.envelopes, p)
 	want := int64(s.accepted) * int64(o.perEvent)
 	all := waitDeliveries(ctx, rd, want, o.idle)
-	return &measured{name: name, s: s, rd: rd, want: want, all: all}
+	return &measured{name: name, s: s, rd: rd, want: want, all: all, cpu: meter.read(ctx).since(cpu0)}, nil
 }

@@ -2,9 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
 	"github.com/regwebhook/regwebhook/bridge/store/storetest"
+	"github.com/regwebhook/regwebhook/internal/rediscpu"
 )
 
 // BenchmarkStore runs the store benchmarks shared with the embedded store
@@ -24,24 +22,9 @@ func BenchmarkStore(b *testing.B) {
 	}, redisCPU)
 }
 
-// redisCPU reads the shared Redis's CPU time, user and system, from INFO cpu.
+// redisCPU reads the shared Redis's CPU time.
 func redisCPU() (time.Duration, error) {
 	c := goredis.NewClient(&goredis.Options{Addr: redistest.SharedAddr})
 	defer c.Close()
-	info, err := c.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		return 0, err
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\r\n") {
-		name, value, _ := strings.Cut(line, ":")
-		if name == "used_cpu_sys" || name == "used_cpu_user" {
-			s, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				return 0, fmt.Errorf("INFO cpu %s: %w", name, err)
-			}
-			total += s
-		}
-	}
-	return time.Duration(total * float64(time.Second)), nil
+	return rediscpu.Used(context.Background(), c)
 }
