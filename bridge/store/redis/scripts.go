@@ -31,6 +31,29 @@ end
 
 local function jobkey(id) return P .. 'job:' .. id end
 
+-- many runs cmd on key (nil: none) with the values of list after it, in
+-- chunks of 1,000 (an even number: pairs stay together), as Lua's unpack
+-- takes some 8,000 values at most and one commit may queue more jobs. It
+-- returns the sum of the replies that are numbers (EXISTS), and the values
+-- of the replies that are arrays, in order (MGET).
+local function many(cmd, key, list)
+  local sum, all = 0, {}
+  for i = 1, #list, 1000 do
+    local r
+    if key then
+      r = redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+    else
+      r = redis.call(cmd, unpack(list, i, math.min(i + 999, #list)))
+    end
+    if type(r) == 'number' then
+      sum = sum + r
+    elseif type(r) == 'table' then
+      for _, v in ipairs(r) do all[#all + 1] = v end
+    end
+  end
+  return sum, all
+end
+
 -- A job's payload is a string of its own, written once: the job's hash
 -- holds only short fields, so Redis keeps it compact (a listpack).
 local function plkey(id) return P .. 'pl:' .. id end
@@ -78,10 +101,10 @@ end
 local function flush()
   local b = k.batch
   k.batch = nil
-  if b and #b.p > 0 then redis.call('MSET', unpack(b.p)) end
+  if b and #b.p > 0 then many('MSET', nil, b.p) end
   if b and #b.q > 0 then
-    redis.call('ZADD', k.queued, unpack(b.q))
-    redis.call('ZADD', k.created, unpack(b.c))
+    many('ZADD', k.queued, b.q)
+    many('ZADD', k.created, b.c)
   end
 end
 
@@ -123,7 +146,11 @@ end
 -- more, not after every entry (History reads the newest limit only).
 local function record(webhook, entries, limit)
   local h = P .. 'history:' .. webhook
-  if redis.call('LPUSH', h, unpack(entries)) > limit + 16 then
+  local n = 0
+  for i = 1, #entries, 1000 do
+    n = redis.call('LPUSH', h, unpack(entries, i, math.min(i + 999, #entries)))
+  end
+  if n > limit + 16 then
     redis.call('LTRIM', h, 0, limit - 1)
   end
 end
@@ -229,7 +256,7 @@ while w <= #ARGV do
 end
 -- none: no job of this commit exists yet (the usual case), asked once for
 -- all; made: the jobs this commit added.
-local none, made = #jobs == 0 or redis.call('EXISTS', unpack(jobs)) == 0, {}
+local none, made = #jobs == 0 or many('EXISTS', nil, jobs) == 0, {}
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'seen' then
@@ -313,13 +340,14 @@ for i = 5, #ARGV, 2 do
 end
 if n > 0 then
   -- Payloads in pl (a job of a store written before has it in its hash).
-  for j, pl in ipairs(redis.call('MGET', unpack(pls))) do
+  local _, got = many('MGET', nil, pls)
+  for j, pl in ipairs(got) do
     if pl then jobs[j][9] = pl end
   end
-  redis.call('HSET', k.leases, unpack(tokens))
-  redis.call('ZADD', k.leased, unpack(leases))
-  redis.call('ZREM', k.queued, unpack(ids))
-  redis.call('ZREM', k.created, unpack(ids))
+  many('HSET', k.leases, tokens)
+  many('ZADD', k.leased, leases)
+  many('ZREM', k.queued, ids)
+  many('ZREM', k.created, ids)
 end
 return out
 `)
@@ -338,7 +366,7 @@ k.leased, k.leases = KEYS[1], KEYS[2]
 local limit = tonumber(ARGV[2])
 local ids = {}
 for i = 3, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
-local held = redis.call('HMGET', k.leases, unpack(ids))
+local _, held = many('HMGET', k.leases, ids)
 -- Every write is one command for all the jobs acked (one per webhook for
 -- the history).
 local out, done, keys, entries, hooks = {}, {}, {}, {}, {}
@@ -361,9 +389,9 @@ for j, id in ipairs(ids) do
   end
 end
 if #done > 0 then
-  redis.call('DEL', unpack(keys))
-  redis.call('HDEL', k.leases, unpack(done))
-  redis.call('ZREM', k.leased, unpack(done))
+  many('DEL', nil, keys)
+  many('HDEL', k.leases, done)
+  many('ZREM', k.leased, done)
   for _, webhook in ipairs(hooks) do record(webhook, entries[webhook], limit) end
 end
 return out

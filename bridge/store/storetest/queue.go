@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,38 @@ var ingestCases = []testCase{
 }
 
 var queueCases = []testCase{
+	{"an envelope's commit may queue 10,000 jobs, and a lease take them all", func(f *fixture) {
+		// An envelope of 10 events for 1,000 webhooks: more values than one
+		// Lua unpack takes, on Redis.
+		const webhooks, perHook = 1000, 10
+		var jobs []store.Job
+		want := map[string]int{}
+		for w := range webhooks {
+			hook := fmt.Sprint("w", w)
+			want[hook] = perHook
+			for e := range perHook {
+				jobs = append(jobs, f.job(fmt.Sprint(hook, "-e", e), hook, 0, 0))
+			}
+		}
+		f.enqueue(jobs...)
+		f.wantState(f.base, State{Depth: store.Depth{Ready: len(jobs)}})
+		res := f.lease(f.base, want)
+		if len(res.Leases) != len(jobs) {
+			f.t.Fatalf("leased %d jobs, want %d", len(res.Leases), len(jobs))
+		}
+		payloads := map[string]string{}
+		for _, j := range jobs {
+			payloads[j.ID] = string(j.Payload)
+		}
+		for _, l := range res.Leases {
+			if p, ok := payloads[l.ID]; !ok || string(l.Payload) != p {
+				f.t.Errorf("leased job %q with payload %q, want one of the jobs queued, with its payload", l.ID, l.Payload)
+			}
+			delete(payloads, l.ID)
+		}
+		f.wantState(f.base, State{Depth: store.Depth{Leased: len(jobs)}})
+	}},
+
 	{"lease takes due jobs oldest first, per webhook asked, up to its count", func(f *fixture) {
 		a := f.job("a", "w1", -hour, -3*time.Second)
 		b := f.job("b", "w1", -2*hour, -2*time.Second) // made earlier, due later: due decides
