@@ -173,7 +173,7 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duratio
 	if maxAge > 0 {
 		cutoff = micros(now.Add(-maxAge))
 	}
-	v, err := s.run(ctx, maintainScript, s.keys("queued", "leased", "created", "deadall", "seq", "leases"),
+	v, err := s.run(ctx, maintainScript, s.keys("queued", "leased", "created", "deadall", "seq", "leases", "deleting"),
 		micros(now), cutoff, store.ExpiredError(maxAge), nanos(now), s.limits.DeadLetters, maintainBatch).Int64Slice()
 	if err != nil {
 		return store.Maintenance{}, fmt.Errorf("maintain: %w", classify(err))

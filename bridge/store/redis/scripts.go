@@ -134,6 +134,27 @@ local function undead(id, webhook)
   redis.call('SREM', k.deadall, id)
 end
 
+-- purge removes up to batch jobs of the deleted webhook id (from its queue
+-- as deleteWebhookScript left it, dq:<id>), and forgets id in k.deleting
+-- once none is left. It returns how many are left. A webhook's queue may
+-- hold a million jobs: removing them in one script would hold Redis for
+-- seconds.
+local function purge(id, batch)
+  local dq = P .. 'dq:' .. id
+  local ids = redis.call('ZRANGE', dq, 0, batch - 1)
+  if #ids > 0 then
+    local keys = {}
+    for _, j in ipairs(ids) do keys[#keys + 1], keys[#keys + 2] = jobkey(j), plkey(j) end
+    many('DEL', nil, keys)
+    many('ZREM', k.queued, ids)
+    many('ZREM', k.created, ids)
+    redis.call('ZREMRANGEBYRANK', dq, 0, #ids - 1)
+  end
+  local left = redis.call('ZCARD', dq)
+  if left == 0 then redis.call('SREM', k.deleting, id) end
+  return left
+end
+
 -- requeue makes a leased job queued again, its lease gone.
 local function requeue(id, webhook, due, created)
   redis.call('HDEL', k.leases, id)
@@ -448,14 +469,17 @@ return 1
 
 // maintainScript puts jobs whose lease ended at or before now back in the
 // queue, then makes dead letters of queued jobs made before the cutoff,
-// oldest made first, at most batch of each.
+// oldest made first, then removes jobs of a deleted webhook that
+// DeleteWebhook left (its process ended midway), at most batch of each.
 //
-// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq, [6] leases.
+// KEYS: [1] queued, [2] leased, [3] created, [4] deadall, [5] seq, [6] leases,
+// [7] deleting.
 // ARGV: [1] prefix, [2] now (µs), [3] cutoff (µs; empty for none), [4] error
 // of the expired, [5] died (ns), [6] dead letter limit, [7] batch.
 // Returns: {reclaimed, expired}.
 var maintainScript = redis.NewScript(lib + `
 k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+k.deleting = KEYS[7]
 local batch = tonumber(ARGV[7])
 local reclaimed, expired = 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.leased, '-inf', ARGV[2], 'LIMIT', 0, batch)) do
@@ -475,7 +499,9 @@ end
 if ARGV[3] ~= '' then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.created, '-inf', '(' .. ARGV[3], 'LIMIT', 0, batch)) do
     local webhook = redis.call('HGET', jobkey(id), 'webhook')
-    if webhook then
+    if webhook and redis.call('SISMEMBER', k.deleting, webhook) == 1 then
+      purge(webhook, batch) -- its webhook is gone: no dead letter
+    elseif webhook then
       unqueue(id, webhook)
       bury(id, ARGV[4], ARGV[5], tonumber(ARGV[6]))
       expired = expired + 1
@@ -484,6 +510,8 @@ if ARGV[3] ~= '' then
     end
   end
 end
+local gone = redis.call('SRANDMEMBER', k.deleting)
+if gone then purge(gone, batch) end
 return {reclaimed, expired}
 `)
 
@@ -554,28 +582,33 @@ redis.call('SET', KEYS[3], ARGV[5])
 return 'ok'
 `)
 
-// deleteWebhookScript removes a webhook with its queued and leased jobs, dead
-// letters and history.
+// deleteWebhookScript removes a webhook with its leased jobs, dead letters
+// and history, and leaves its queued jobs for purgeScript: it renames its
+// queue dq:<id> and adds the id to deleting.
 //
 // KEYS: [1] webhooks, [2] names, [3] webhooks:version, [4] queued,
-// [5] leased, [6] created, [7] deadall, [8] leases.
+// [5] leased, [6] created, [7] deadall, [8] leases, [9] deleting.
 // ARGV: [1] prefix, [2] id, [3] new version.
 // Returns: 1 done, 0 no webhook with the id.
 var deleteWebhookScript = redis.NewScript(lib + `
-k.queued, k.leased, k.created, k.deadall, k.leases = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+k.queued, k.leased, k.created, k.deadall, k.leases, k.deleting = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local id = ARGV[2]
 local old = redis.call('HGET', KEYS[1], id)
 if not old then return 0 end
 redis.call('HDEL', KEYS[2], cjson.decode(old).name)
 redis.call('HDEL', KEYS[1], id)
 redis.call('SET', KEYS[3], ARGV[3])
-local qk = P .. 'q:' .. id
-for _, j in ipairs(redis.call('ZRANGE', qk, 0, -1)) do
-  deljob(j, jobkey(j))
-  redis.call('ZREM', k.queued, j)
-  redis.call('ZREM', k.created, j)
+-- The queued jobs are left for purge, a batch a script.
+local qk, dq = P .. 'q:' .. id, P .. 'dq:' .. id
+if redis.call('EXISTS', qk) == 1 then
+  if redis.call('EXISTS', dq) == 1 then
+    redis.call('ZUNIONSTORE', dq, 2, dq, qk)
+    redis.call('DEL', qk)
+  else
+    redis.call('RENAME', qk, dq)
+  end
+  redis.call('SADD', k.deleting, id)
 end
-redis.call('DEL', qk)
 for _, j in ipairs(redis.call('ZRANGE', k.leased, 0, -1)) do
   if redis.call('HGET', jobkey(j), 'webhook') == id then
     deljob(j, jobkey(j))
@@ -590,6 +623,17 @@ for _, d in ipairs(redis.call('ZRANGE', dz, 0, -1)) do
 end
 redis.call('DEL', dz, P .. 'history:' .. id)
 return 1
+`)
+
+// purgeJobsScript removes up to batch queued jobs of a deleted webhook (see
+// purge).
+//
+// KEYS: [1] queued, [2] created, [3] deleting.
+// ARGV: [1] prefix, [2] webhook id, [3] batch.
+// Returns: how many are left.
+var purgeJobsScript = redis.NewScript(lib + `
+k.queued, k.created, k.deleting = KEYS[1], KEYS[2], KEYS[3]
+return purge(ARGV[2], tonumber(ARGV[3]))
 `)
 
 // announceScript records this process's hash of its config-file webhooks,

@@ -86,14 +86,25 @@ func (s *Store) putWebhook(ctx context.Context, script *redis.Script, w *rule.We
 // DeleteWebhook removes a webhook with its jobs (leased ones too: their
 // acks fail with ErrLeaseLost), dead letters and history; ErrNotFound when
 // there is no webhook with id.
+//
+// The webhook, its leased jobs, dead letters and history go in one script;
+// its queued jobs, which may be a million, then go maintainBatch a script,
+// so that Redis serves others in between. Once the webhook is gone its jobs
+// are no one's: if the purge stops midway (an error, this process ends),
+// Maintain, of any replica, goes on with it.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	n, err := s.run(ctx, deleteWebhookScript,
-		s.keys("webhooks", "names", "webhooks:version", "queued", "leased", "created", "deadall", "leases"), id, newToken()).Int()
+		s.keys("webhooks", "names", "webhooks:version", "queued", "leased", "created", "deadall", "leases", "deleting"),
+		id, newToken()).Int()
 	if err != nil {
 		return fmt.Errorf("delete webhook %q: %w", id, classify(err))
 	}
 	if n == 0 {
 		return fmt.Errorf("delete webhook %q: %w", id, store.ErrNotFound)
+	}
+	// The webhook is deleted: an error now leaves its jobs to Maintain.
+	for left := 1; left > 0 && err == nil; {
+		left, err = s.run(ctx, purgeJobsScript, s.keys("queued", "created", "deleting"), id, maintainBatch).Int()
 	}
 	return nil
 }
