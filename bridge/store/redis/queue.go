@@ -164,10 +164,11 @@ func (s *Store) Release(ctx context.Context, l store.Lease) error {
 	return nil
 }
 
-// Maintain requeues jobs whose lease ended at or before now, and
+// Maintain requeues jobs whose lease ended at or before now,
 // dead-letters queued jobs made more than maxAge before now (none when
-// maxAge is 0), each at most maintainBatch a call. Event ids are forgotten
-// by Redis itself when their time is up, so Forgotten is always 0.
+// maxAge is 0), and removes queued jobs of a deleted webhook that
+// DeleteWebhook left, each at most maintainBatch a call. Event ids are
+// forgotten by Redis itself when their time is up, so Forgotten is always 0.
 func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
 	cutoff := ""
 	if maxAge > 0 {
