@@ -17,11 +17,7 @@ import (
 // returns its own error; the others commit.
 func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Limits: store.Limits{History: 10, DeadLetters: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	now := time.Now()
 	job := func(id string) store.Job {
 		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
@@ -121,4 +117,16 @@ func errString(err error) string {
 		return "nil"
 	}
 	return err.Error()
+}
+
+// openTemp opens a store in a directory of the test's own, closed when the
+// test ends.
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Dir: t.TempDir(), Limits: store.Limits{History: 10, DeadLetters: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

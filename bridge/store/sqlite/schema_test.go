@@ -94,11 +94,7 @@ func historyEntry(l store.Lease) history.Entry {
 // queued) leaves no copy behind.
 func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Limits: store.Limits{History: 10, DeadLetters: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	job := func(id, webhook, payload string) store.Job {
 		return store.Job{ID: id, WebhookID: webhook, EventID: "e", Action: "push", Payload: []byte(payload), Created: now, Due: now}
@@ -180,11 +176,7 @@ func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 // after lazy acks finds the connection at FULL again.
 func TestOnlyLazyBatchesCommitWithoutSync(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{Dir: t.TempDir(), Limits: store.Limits{History: 10, DeadLetters: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openTemp(t)
 	mode := func(write func(context.Context, func(*txn) error) error) int {
 		t.Helper()
 		var m int
@@ -207,7 +199,7 @@ func TestOnlyLazyBatchesCommitWithoutSync(t *testing.T) {
 	}
 	// A real ack is lazy, and what follows it is not.
 	now := time.Now()
-	err = s.Ingest(ctx, func(tx store.Tx) error {
+	err := s.Ingest(ctx, func(tx store.Tx) error {
 		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", EventID: "e", Action: "push", Payload: []byte("p"), Created: now, Due: now})
 	})
 	if err != nil {
