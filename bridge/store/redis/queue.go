@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -113,7 +112,7 @@ var errLeaseMismatch = errors.New("the lease's attempts or creation time are not
 // of ackScript (see batch.go): the workers of a busy dispatcher finish
 // many deliveries at once.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
-	entry, err := json.Marshal(e)
+	entry, err := e.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
@@ -128,7 +127,7 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 // it to its webhook's dead letters. The script checks that the job still has
 // those attempts and that creation time, so the decision is the store's.
 func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
-	entry, err := json.Marshal(f.Entry)
+	entry, err := f.Entry.MarshalJSON()
 	if err != nil {
 		return false, fmt.Errorf("fail job %q: encode history entry: %w", l.ID, err)
 	}

@@ -15,7 +15,7 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 	if e.WebhookID == "" {
 		return fmt.Errorf("record delivery %q: the entry has no webhook id", e.ID)
 	}
-	b, err := json.Marshal(e)
+	b, err := e.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("record delivery %q: encode: %w", e.ID, err)
 	}

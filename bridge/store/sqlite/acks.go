@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
@@ -29,7 +28,7 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}
 	e.WebhookID = l.WebhookID
-	b, err := json.Marshal(e)
+	b, err := e.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}

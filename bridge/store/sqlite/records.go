@@ -25,7 +25,7 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 // record adds e to its webhook's history and drops the entries beyond
 // Limits.History, oldest first.
 func (s *Store) record(ctx context.Context, tx *txn, e history.Entry) error {
-	b, err := json.Marshal(e)
+	b, err := e.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("encode history entry %q: %w", e.ID, err)
 	}

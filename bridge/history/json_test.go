@@ -1,0 +1,120 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// reflected encodes e with encoding/json's reflection, as entries were
+// encoded before Entry had MarshalJSON.
+func reflected(t testing.TB, e Entry) []byte {
+	type plain Entry
+	b, err := json.Marshal(plain(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sampleEntry() Entry {
+	return Entry{
+		ID: "d-1", WebhookID: "w-1", EventID: "ev-1", Action: "push", Attempt: 3,
+		Timestamp:  time.Date(2026, 11, 27, 12, 0, 0, 123456789, time.FixedZone("", 3600)),
+		DurationMs: 12,
+		Request: Request{
+			Method: "POST", RequestURI: "https://hooks.example.com/…",
+			Headers: map[string]string{"Content-Type": "application/json", "Authorization": Masked, "X-Weird": "a\"b\\c<d>&e\u2028"},
+			Content: `{"id":"ev-1","target":{"repository":"team/app","tag":"v1"},"note":"tab	and newline` + "\n" + `"}`,
+		},
+		Response: &Response{StatusCode: 200, ReasonPhrase: "OK", Headers: map[string]string{}, Content: "ok\x00\x1f\x7f\xff\xfe é ☃ \u2029"},
+	}
+}
+
+// The entries stores keep and the API shows are the bytes encoding/json
+// made of them before: old and new records read the same.
+func TestMarshalJSONIsEncodingJSONs(t *testing.T) {
+	full := sampleEntry()
+	noResponse := sampleEntry()
+	noResponse.Response, noResponse.Error = nil, "dial tcp: connection refused <&>"
+	nilHeaders := sampleEntry()
+	nilHeaders.Request.Headers, nilHeaders.Response.Headers = nil, nil
+	utc := sampleEntry()
+	utc.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	farFuture := sampleEntry()
+	farFuture.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	for name, e := range map[string]Entry{"full": full, "no response": noResponse, "nil headers": nilHeaders, "utc": utc, "empty": {}} {
+		got, err := json.Marshal(e)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := reflected(t, e); !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+		var back Entry
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%s: decode: %v", name, err)
+		}
+	}
+	// A time encoding/json refuses is refused the same way.
+	if _, err := json.Marshal(farFuture); err == nil || !strings.Contains(err.Error(), "year outside of range") {
+		t.Errorf("year 10000: err = %v, want encoding/json's range error", err)
+	}
+}
+
+func FuzzMarshalJSON(f *testing.F) {
+	f.Add("ev-1", "answered 500", "X-Env", "a, b", `{"a":"<b>"}`, "ok")
+	f.Add("\xff\xfe", "\u2028\u2029", "\x00", "\x7f", "\"\\/", "\t\r\n")
+	f.Fuzz(func(t *testing.T, id, errText, name, value, content, response string) {
+		e := sampleEntry()
+		e.EventID, e.Error = id, errText
+		e.Request.Headers[name] = value
+		e.Request.Content = content
+		e.Response.Content = response
+		got, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reflected(t, e); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+		var back Entry
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		// What is valid UTF-8 comes back as it was sent.
+		if !utf8.ValidString(name) || !utf8.ValidString(value) {
+			return
+		}
+		if diff := cmp.Diff(value, back.Request.Headers[name]); diff != "" {
+			t.Errorf("header value (-sent +decoded):\n%s", diff)
+		}
+	})
+}
+
+// BenchmarkMarshalEntry compares the encoder with encoding/json's
+// reflection on an entry of a delivered push.
+func BenchmarkMarshalEntry(b *testing.B) {
+	e := sampleEntry()
+	e.Request.Content = strings.Repeat(`{"id":"ev-1","target":{"repository":"team/app"}}`, 12)
+	b.Run("MarshalJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := e.MarshalJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			reflected(b, e)
+		}
+	})
+}
