@@ -235,6 +235,11 @@ func openSQLQueue(ctx context.Context, dir, sync string) (*sqlQueue, error) {
 	if mode == "" {
 		return nil, fmt.Errorf("%w: --sync %q is not full or normal", errUsage, sync)
 	}
+	// A relative path would read as the URI's authority ("file://dir/…").
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
 	v := url.Values{}
 	v.Add("_pragma", "busy_timeout(5000)")
 	v.Add("_pragma", "journal_mode(WAL)")
