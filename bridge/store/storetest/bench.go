@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,7 +33,8 @@ type ServerCPU func() (time.Duration, error)
 //   - Ingest: what one envelope with one pushed manifest commits: the
 //     dedupe check and mark, the index change, and BenchHooks jobs; serial
 //     (the registry's way) and from 16 goroutines at once;
-//   - Lease: leasing due jobs of one webhook, 1 and 16 a call, per job;
+//   - Lease: leasing due jobs of one webhook, 1, 16, and from 1 to 8 a call
+//     (a count that changes, as the dispatcher's does), per job;
 //   - Ack: acknowledging one delivered job with its history entry, serial
 //     and from 16 goroutines at once (the workers do so concurrently).
 //
@@ -55,6 +57,8 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store, cpu ServerCPU) {
 	run("Ingest/parallel16", func(t *timer, s store.Store) { benchIngest(t, s, 16) })
 	run("Lease/batch1", func(t *timer, s store.Store) { benchLease(t, s, 1) })
 	run("Lease/batch16", func(t *timer, s store.Store) { benchLease(t, s, 16) })
+	// As the dispatcher asks: a count that changes from call to call.
+	run("Lease/batch1to8", func(t *timer, s store.Store) { benchLease(t, s, 1, 2, 3, 4, 5, 6, 7, 8) })
 	run("Ack/serial", func(t *timer, s store.Store) { benchAck(t, s, 1) })
 	run("Ack/parallel16", func(t *timer, s store.Store) { benchAck(t, s, 16) })
 }
@@ -172,17 +176,19 @@ func fill(b *testing.B, s store.Store, w string, n int, now time.Time) {
 	}
 }
 
-// benchLease times leasing batch jobs a call; one op is one job leased.
-// Every 64 jobs leased are acked, untimed: the dispatcher holds no more
-// leases than it has workers, and a store may spend on the leases it holds.
-func benchLease(t *timer, s store.Store, batch int) {
+// benchLease times leasing jobs, batches[i] on the i-th call (cycling);
+// one op is one job leased. Every 64 jobs leased are acked, untimed: the
+// dispatcher holds no more leases than it has workers, and a store may
+// spend on the leases it holds.
+func benchLease(t *timer, s store.Store, batches ...int) {
 	b := t.b
 	ctx := context.Background()
 	now := time.Now()
-	fill(b, s, "w", b.N+batch, now)
+	fill(b, s, "w", b.N+slices.Max(batches), now)
 	var held []store.Lease
 	t.reset()
-	for leased := 0; leased < b.N; {
+	for leased, call := 0, 0; leased < b.N; call++ {
+		batch := batches[call%len(batches)]
 		res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Hour, Want: map[string]int{"w": batch}})
 		if err != nil || len(res.Leases) != batch {
 			b.Fatalf("lease: %d jobs, error %v", len(res.Leases), err)
