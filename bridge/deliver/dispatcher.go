@@ -103,6 +103,8 @@ type Dispatcher struct {
 	wakeAll bool
 	wakeCh  chan struct{}
 
+	ho handoffs
+
 	done chan result    // workers report here; buffered to Workers
 	wg   sync.WaitGroup // worker goroutines
 	// acking holds a slot per ack not yet committed, ackSlots per worker:
@@ -194,6 +196,7 @@ func New(p Params) *Dispatcher {
 		grace:         p.ShutdownGrace,
 		woken:         map[string]bool{},
 		wakeCh:        make(chan struct{}, 1),
+		ho:            handoffs{budget: map[string]int{}, reserved: map[string]int{}},
 		done:          make(chan result, p.Workers),
 		acking:        make(chan struct{}, ackSlots*p.Workers),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
@@ -244,6 +247,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	d.loop(ctx, work)
+	d.stopHandoffs()
 	d.drain(cancelWork)
 	return nil
 }
@@ -282,9 +286,11 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 			nextPoll = now.Add(d.pollEvery)
 		}
 		d.takeWakes()
+		d.takeHanded(work)
 		d.schedule(ctx, work)
 
 		now = d.now()
+		d.publish(now)
 		next := minTime(nextPoll, nextMaintain)
 		if t := d.sched.nextEvent(now); !t.IsZero() {
 			next = minTime(next, t)

@@ -37,6 +37,7 @@ import (
 // goroutine touches it.
 type hookState struct {
 	inFlight int
+	reserved int  // workers reserved for hand-offs (see handoff.go)
 	proven   bool // an attempt succeeded in this process
 	failing  bool // the last attempt that ended failed
 	paused   time.Time
@@ -78,6 +79,7 @@ type scheduler struct {
 	order      []string // ids of the enabled webhooks, sorted
 	state      map[string]*hookState
 	inFlight   int
+	reserved   int // workers reserved for hand-offs, in all
 	lastServed string
 }
 
@@ -122,9 +124,22 @@ func (s *scheduler) refresh(set *rule.Set) {
 		s.get(id).check = true
 	}
 	for id, st := range s.state {
-		if !present[id] && st.inFlight == 0 {
+		if !present[id] && st.inFlight == 0 && st.reserved == 0 {
 			delete(s.state, id)
 		}
+	}
+}
+
+// reserve takes in the workers reserved for hand-offs, by webhook: the plan
+// leaves them free.
+func (s *scheduler) reserve(reserved map[string]int) {
+	s.reserved = 0
+	for _, st := range s.state {
+		st.reserved = 0
+	}
+	for id, n := range reserved {
+		s.get(id).reserved = n
+		s.reserved += n
 	}
 }
 
@@ -156,7 +171,7 @@ func (s *scheduler) wake(ids map[string]bool) {
 // plan decides how many jobs to ask each webhook for at now, by the rules
 // above; nil when there is nothing to ask.
 func (s *scheduler) plan(now time.Time) map[string]int {
-	free := s.workers - s.inFlight
+	free := s.workers - s.inFlight - s.reserved
 	if free <= 0 || len(s.order) == 0 {
 		return nil
 	}
@@ -181,7 +196,7 @@ func (s *scheduler) plan(now time.Time) map[string]int {
 				break
 			}
 			st := s.get(id)
-			if !st.mayHaveDue(now) || st.inFlight+want[id] >= s.limit(st) {
+			if !st.mayHaveDue(now) || st.inFlight+st.reserved+want[id] >= s.limit(st) {
 				continue
 			}
 			if st.restricted() {
@@ -241,7 +256,7 @@ func (s *scheduler) ended(r result) (startedFailing, recovered bool) {
 	case released:
 		st.check = true
 	}
-	if st.inFlight == 0 && s.set != nil {
+	if st.inFlight == 0 && st.reserved == 0 && s.set != nil {
 		if _, ok := s.set.ByID(r.webhookID); !ok {
 			delete(s.state, r.webhookID)
 		}

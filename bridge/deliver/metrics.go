@@ -13,6 +13,7 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
 	dead       *prometheus.CounterVec
+	handed     prometheus.Counter
 	// failing and failingSince show the webhooks whose last attempt in
 	// this process failed, by name: 1 and the start of the run's first
 	// failed attempt; 0 and no since after a success. A deleted webhook's
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 			Name: "regwebhook_dead_letters_total",
 			Help: "Jobs moved to dead letters by cause: failed (out of attempts or age after a failed attempt), expired (waited in the queue past maxage).",
 		}, []string{"cause"}),
+		handed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "regwebhook_handoffs_total",
+			Help: "Jobs the receiver committed leased to this process and handed to its workers, without a lease call (on Redis).",
+		}),
 		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "regwebhook_webhook_failing",
 			Help: "1 while the last delivery attempt to the webhook in this process failed, 0 after a success; absent before its first attempt here.",
@@ -62,6 +67,7 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 	m.deliveries = register(reg, log, m.deliveries)
 	m.latency = register(reg, log, m.latency)
 	m.dead = register(reg, log, m.dead)
+	m.handed = register(reg, log, m.handed)
 	m.failing = register(reg, log, m.failing)
 	m.failingSince = register(reg, log, m.failingSince)
 	// Both causes start at 0, so that an alert on increase() sees the first.

@@ -32,6 +32,19 @@ type Ingester interface {
 	Ingest(ctx context.Context, fn func(store.Tx) error) error
 }
 
+// Handoff takes jobs from the receiver straight to this process's
+// dispatcher (deliver.Dispatcher; see its handoff.go): a job committed
+// leased to this process is delivered from memory, without a lease call.
+type Handoff interface {
+	// Reserve takes a worker for a job of the webhook, for a lease of the
+	// returned length; false when the job is to be queued.
+	Reserve(webhookID string) (lease time.Duration, ok bool)
+	// Unreserve gives back n reservations not handed.
+	Unreserve(webhookID string, n int)
+	// Hand gives the dispatcher the committed jobs' leases.
+	Hand(leases []store.Lease)
+}
+
 // Params configures a Handler.
 type Params struct {
 	Store        Ingester
@@ -40,7 +53,10 @@ type Params struct {
 	MaxBodyBytes int64
 	DedupeTTL    time.Duration // how long an event id is remembered
 	// Wake is told the webhooks that got new jobs, after they are committed.
-	Wake       func(webhookIDs ...string)
+	Wake func(webhookIDs ...string)
+	// Handoff, when set and the store's transactions offer it
+	// (store.HandoffTx), takes the jobs it has workers for.
+	Handoff    Handoff
 	Now        func() time.Time
 	Log        logrus.FieldLogger
 	Registerer prometheus.Registerer // nil: no metrics
@@ -183,9 +199,11 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 		return pre, nil
 	}
 	var res result
+	var ho handing
 	err := h.p.Store.Ingest(ctx, func(tx store.Tx) error {
 		// Ingest may run this again: start from what needed no store each time.
 		res = result{accepted: pre.accepted, dropped: pre.dropped, received: maps.Clone(pre.received), drops: maps.Clone(pre.drops)}
+		ho.start(h.p.Handoff, tx)
 		woken := map[string]bool{}
 		for _, p := range todo {
 			seen, err := tx.Seen(ctx, p.n.ID)
@@ -215,10 +233,13 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 			}
 			var payloads renders
 			for _, hook := range matched {
-				if err := enqueue(ctx, tx, &ev, hook, now, &payloads); err != nil {
+				handed, err := enqueue(ctx, tx, &ev, hook, now, &payloads, &ho)
+				if err != nil {
 					return err
 				}
-				woken[hook.ID] = true
+				if !handed {
+					woken[hook.ID] = true
+				}
 			}
 			if err := tx.MarkSeen(ctx, ev.ID, now.Add(h.p.DedupeTTL)); err != nil {
 				return fmt.Errorf("mark event %q seen: %w", ev.ID, err)
@@ -229,7 +250,62 @@ func (h *Handler) commit(ctx context.Context, raws []json.RawMessage) (result, e
 		}
 		return nil
 	})
+	ho.finish(err == nil)
 	return res, err
+}
+
+// handing is what one envelope's commit hands off: the workers it reserved,
+// by webhook, and the transaction that leased their jobs.
+type handing struct {
+	to       Handoff
+	tx       store.HandoffTx // nil: no hand-off
+	reserved map[string]int
+}
+
+// start begins a run of Ingest's fn: reservations of an earlier run (whose
+// transaction did not commit) are given back.
+func (ho *handing) start(to Handoff, tx store.Tx) {
+	ho.finish(false)
+	ho.to, ho.tx = to, nil
+	if htx, ok := tx.(store.HandoffTx); ok && to != nil {
+		ho.tx = htx
+	}
+}
+
+// finish hands the dispatcher the jobs committed leased, and gives back the
+// reservations of the others (none committed when the commit failed).
+func (ho *handing) finish(committed bool) {
+	if len(ho.reserved) == 0 {
+		return
+	}
+	if committed {
+		leases := ho.tx.Handed()
+		for _, l := range leases {
+			ho.reserved[l.WebhookID]--
+		}
+		ho.to.Hand(leases)
+	}
+	for id, n := range ho.reserved {
+		ho.to.Unreserve(id, n)
+	}
+	clear(ho.reserved)
+}
+
+// enqueueLeased queues job leased to this process when a worker is free for
+// it, and reports whether it did.
+func (ho *handing) enqueueLeased(ctx context.Context, job store.Job) (bool, error) {
+	if ho.tx == nil {
+		return false, nil
+	}
+	lease, ok := ho.to.Reserve(job.WebhookID)
+	if !ok {
+		return false, nil
+	}
+	if ho.reserved == nil {
+		ho.reserved = map[string]int{}
+	}
+	ho.reserved[job.WebhookID]++
+	return true, ho.tx.EnqueueLeased(ctx, job, job.Created.Add(lease))
 }
 
 // errNeedsIndex is what noIndex answers.
@@ -296,11 +372,11 @@ func (r *renders) render(f rule.Format, ev *event.Event) ([]byte, string, error)
 }
 
 // enqueue renders ev for hook (or takes it from those already rendered) and
-// queues the job.
-func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webhook, now time.Time, payloads *renders) error {
+// queues the job, or hands it off when ho can; handed reports which.
+func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webhook, now time.Time, payloads *renders, ho *handing) (handed bool, err error) {
 	body, contentType, err := payloads.render(hook.Format, ev)
 	if err != nil {
-		return fmt.Errorf("render event %q for webhook %q: %w", ev.ID, hook.Name, err)
+		return false, fmt.Errorf("render event %q for webhook %q: %w", ev.ID, hook.Name, err)
 	}
 	job := store.Job{
 		ID:          DeliveryID(ev.ID, hook.ID),
@@ -312,10 +388,18 @@ func enqueue(ctx context.Context, tx store.Tx, ev *event.Event, hook *rule.Webho
 		Created:     now,
 		Due:         now,
 	}
-	if err := tx.Enqueue(ctx, job); err != nil {
-		return fmt.Errorf("enqueue event %q for webhook %q: %w", ev.ID, hook.Name, err)
+	if hook.Status == rule.Enabled {
+		if handed, err = ho.enqueueLeased(ctx, job); err != nil || handed {
+			if err != nil {
+				err = fmt.Errorf("enqueue event %q for webhook %q: %w", ev.ID, hook.Name, err)
+			}
+			return handed, err
+		}
 	}
-	return nil
+	if err := tx.Enqueue(ctx, job); err != nil {
+		return false, fmt.Errorf("enqueue event %q for webhook %q: %w", ev.ID, hook.Name, err)
+	}
+	return false, nil
 }
 
 // readBody reads a request's body into one buffer of the size the request

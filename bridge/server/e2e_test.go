@@ -23,7 +23,8 @@ import (
 )
 
 // start runs a regwebhook server on a free loopback port with cfg's
-// webhooks and an embedded store in a temporary directory.
+// webhooks and, unless cfg names another store, an embedded store in a
+// temporary directory.
 func start(t *testing.T, cfg *config.Config) *server.Server {
 	t.Helper()
 	cfg.HTTP.Addr = "127.0.0.1:0"

@@ -120,6 +120,7 @@ func New(ctx context.Context, p Params) (_ *Server, err error) {
 		MaxBodyBytes: cfg.Receiver.MaxBodyBytes,
 		DedupeTTL:    cfg.Store.DedupeTTL,
 		Wake:         s.disp.Wake,
+		Handoff:      s.disp,
 		Log:          s.log.WithField("component", "receive"),
 		Registerer:   reg,
 		StoreErrors:  storeErrors,

@@ -80,6 +80,24 @@ type Tx interface {
 	Enqueue(ctx context.Context, job Job) error
 }
 
+// HandoffTx is a Tx that can also lease a job it enqueues to the caller, in
+// the same commit: the process that received an event delivers it from
+// memory, without a Lease call, while the job is as durable as any other
+// (a process that dies holds it until its lease runs out, as it does the
+// jobs its workers hold). A store implements it when leasing is a cost
+// worth saving (redis).
+type HandoffTx interface {
+	Tx
+	// EnqueueLeased adds job as Enqueue does, leased to the caller until
+	// until: Lease does not return it, and the lease's token acks, fails or
+	// releases it, as for a job Lease returned.
+	EnqueueLeased(ctx context.Context, job Job, until time.Time) error
+	// Handed returns, once Ingest has returned nil, the leases of the jobs
+	// EnqueueLeased added (its attempts counting this one); a job whose ID
+	// was already queued is neither added nor leased, and is not in it.
+	Handed() []Lease
+}
+
 // Ingester commits what one envelope changes, all or nothing.
 type Ingester interface {
 	// Ingest runs fn in a transaction and commits what it did if it returns

@@ -201,6 +201,16 @@ func TestRedisReplicasDeliverEachEventOnce(t *testing.T) {
 	if n := hook.Count(); n != events {
 		t.Errorf("got %d deliveries, want %d", n, events)
 	}
+	// Most jobs went from the replica that received them straight to its
+	// workers, not through the queue.
+	handed := 0.0
+	for _, p := range l.procs {
+		handed += scrape(t, p.addr)["regwebhook_handoffs_total"]
+	}
+	if handed < events/2 || handed > events {
+		t.Errorf("%v of %d jobs handed off, want most and no more than all", handed, events)
+	}
+	t.Logf("%v of %d jobs handed off", handed, events)
 }
 
 // A replica killed with SIGKILL mid-load loses nothing: the others take the

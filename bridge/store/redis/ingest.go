@@ -74,9 +74,15 @@ type ingestTx struct {
 	seen      map[string]bool
 	manifests map[repoKey]*string // media type; nil: deleted
 	tags      map[repoKey]*tagRef // nil: deleted
+
+	// leases: those EnqueueLeased asked for, with tokens base.1, base.2, …;
+	// skipped: the tokens of those whose job existed, once committed.
+	leases  []store.Lease
+	base    string
+	skipped map[string]bool
 }
 
-var _ store.Tx = (*ingestTx)(nil)
+var _ store.HandoffTx = (*ingestTx)(nil)
 
 // repoKey is a digest or a tag of a repository.
 type repoKey struct{ repo, name string }
@@ -104,11 +110,21 @@ func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 	}
 	args := make([]any, 0, 1+len(t.reads)+len(t.writes))
 	args = append(append(append(args, nreads), t.reads...), t.writes...)
-	n, err := t.s.runScript(ctx, commitScript, t.s.keys("queued", "created"), args...).Int()
+	ans, err := t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("commit: %w", classify(err))
 	}
-	return n == 1, nil
+	if len(ans) == 0 || ans[0] != int64(1) {
+		return false, nil
+	}
+	for _, token := range ans[1:] {
+		if t.skipped == nil {
+			t.skipped = map[string]bool{}
+		}
+		s, _ := token.(string)
+		t.skipped[s] = true
+	}
+	return true, nil
 }
 
 // Seen reports whether eventID is marked, by this transaction or before it
@@ -145,6 +161,31 @@ func (t *ingestTx) MarkSeen(_ context.Context, eventID string, until time.Time) 
 func (t *ingestTx) Enqueue(_ context.Context, j store.Job) error {
 	t.writes = append(append(t.writes, "job", j.ID), jobArgs(j)...)
 	return nil
+}
+
+// EnqueueLeased adds j leased until until, unless a job with its ID exists
+// when the transaction commits: it is then in `leases` and `leased` as a
+// job Lease took, and in none of the queue's indexes.
+func (t *ingestTx) EnqueueLeased(_ context.Context, j store.Job, until time.Time) error {
+	if t.base == "" {
+		t.base = newToken()
+	}
+	l := store.Lease{Job: j, Token: t.base + "." + strconv.Itoa(len(t.leases)+1), Until: until}
+	l.Attempts++
+	t.leases = append(t.leases, l)
+	t.writes = append(append(append(t.writes, "ljob", j.ID), jobArgs(j)...), l.Token, nanos(until))
+	return nil
+}
+
+// Handed returns the leases of the jobs EnqueueLeased added.
+func (t *ingestTx) Handed() []store.Lease {
+	out := make([]store.Lease, 0, len(t.leases))
+	for _, l := range t.leases {
+		if !t.skipped[l.Token] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Manifest returns the media type of a manifest the index knows, and the

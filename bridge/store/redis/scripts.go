@@ -114,8 +114,9 @@ local function unqueue(id, webhook)
   redis.call('ZREM', k.created, id)
 end
 
--- addjob keeps a new job and queues it; the values are jobFields' (after id).
-local function addjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
+-- keepjob keeps a new job, not queued (a job leased as it is made); the
+-- values are jobFields' (after id).
+local function keepjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
   redis.call('HSET', jobkey(id), 'webhook', webhook, 'event', event, 'action', action, 'type', ctype,
     'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due)
   local b = k.batch
@@ -124,6 +125,11 @@ local function addjob(id, webhook, event, action, ctype, created, redelivery, at
   else
     redis.call('SET', plkey(id), payload)
   end
+end
+
+-- addjob keeps a new job and queues it.
+local function addjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
+  keepjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
   queue(id, webhook, due, created)
 end
 
@@ -246,7 +252,7 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 // transaction read and, if every answer is still the same, applies its writes
 // in order. Otherwise it changes nothing.
 //
-// KEYS: [1] queued, [2] created.
+// KEYS: [1] queued, [2] created, [3] leased, [4] leases.
 // ARGV: [1] prefix, [2] number of reads R, then R reads of 4 values each
 // (kind, a, b, the answer the transaction got), then the writes, each an op
 // name and its values:
@@ -254,39 +260,52 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	seen   id untilMs                 mark an event id seen until untilMs (PXAT)
 //	job    id webhook event action type created redelivery attempts due payload
 //	                                  queue a job, unless a job with its id exists
+//	ljob   id … payload token until   the same, leased with token until (ns)
+//	                                  instead of queued
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
 //	deltag repo tag                   forget a tag
 //	delman repo digest                forget a manifest (its tags stay)
 //
-// Returns: 1 committed, 0 a read changed (nothing written).
+// Returns: {0}: a read changed (nothing written); {1, tokens…}: committed,
+// the tokens those of the ljob writes whose job existed (not leased).
 var commitScript = redis.NewScript(lib + `
-k.queued, k.created = KEYS[1], KEYS[2]
+k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
 for _ = 1, tonumber(ARGV[2]) do
-  if read(ARGV[i], ARGV[i + 1], ARGV[i + 2]) ~= ARGV[i + 3] then return 0 end
+  if read(ARGV[i], ARGV[i + 1], ARGV[i + 2]) ~= ARGV[i + 3] then return {0} end
   i = i + 4
 end
-local width = {seen = 3, job = 11, put = 5, deltag = 3, delman = 3}
+local width = {seen = 3, job = 11, ljob = 13, put = 5, deltag = 3, delman = 3}
 k.batch = {q = {}, c = {}, p = {}}
 local w, jobs = i, {}
 while w <= #ARGV do
   local n = width[ARGV[w]]
   if not n or w + n - 1 > #ARGV then return redis.error_reply('bad write at ARGV ' .. w) end
-  if ARGV[w] == 'job' then jobs[#jobs + 1] = jobkey(ARGV[w + 1]) end
+  if ARGV[w] == 'job' or ARGV[w] == 'ljob' then jobs[#jobs + 1] = jobkey(ARGV[w + 1]) end
   w = w + n
 end
 -- none: no job of this commit exists yet (the usual case), asked once for
--- all; made: the jobs this commit added.
-local none, made = #jobs == 0 or many('EXISTS', nil, jobs) == 0, {}
+-- all; made: the jobs this commit added; tokens and untils: the leases of
+-- the ljob jobs added, written once for all.
+local none, made, out = #jobs == 0 or many('EXISTS', nil, jobs) == 0, {}, {1}
+local tokens, untils = {}, {}
 while i <= #ARGV do
   local op = ARGV[i]
   if op == 'seen' then
     redis.call('SET', P .. 'seen:' .. ARGV[i + 1], '1', 'PXAT', ARGV[i + 2])
-  elseif op == 'job' then
+  elseif op == 'job' or op == 'ljob' then
     local id = ARGV[i + 1]
     if not made[id] and (none or redis.call('EXISTS', jobkey(id)) == 0) then
       made[id] = true
-      addjob(unpack(ARGV, i + 1, i + 10))
+      if op == 'job' then
+        addjob(unpack(ARGV, i + 1, i + 10))
+      else
+        keepjob(unpack(ARGV, i + 1, i + 10))
+        tokens[#tokens + 1], tokens[#tokens + 2] = id, ARGV[i + 11]
+        untils[#untils + 1], untils[#untils + 2] = us(ARGV[i + 12]), id
+      end
+    elseif op == 'ljob' then
+      out[#out + 1] = ARGV[i + 11] -- not leased: the job existed
     end
   elseif op == 'put' then
     local repo, digest, mt, tag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -310,7 +329,11 @@ while i <= #ARGV do
   i = i + width[op]
 end
 flush()
-return 1
+if #tokens > 0 then
+  many('HSET', k.leases, tokens)
+  many('ZADD', k.leased, untils)
+end
+return out
 `)
 
 // leaseScript leases, for each webhook asked, up to its count of due queued
