@@ -6,17 +6,24 @@
 // its own batch has run, with its own result.
 package batch
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Runner batches calls of one kind. Its zero value is not usable: make it
 // with New.
 type Runner[T any] struct {
-	run func(items []T) []error
-	max int
+	run    func(items []T) []error
+	max    int
+	linger time.Duration
+	// full wakes a batch that lingers once limit calls are pending.
+	full chan struct{}
 
-	mu      sync.Mutex
-	pending []*call[T]
-	running bool
+	mu        sync.Mutex
+	pending   []*call[T]
+	running   bool
+	lingering bool
 }
 
 type call[T any] struct {
@@ -35,6 +42,17 @@ func New[T any](limit int, run func(items []T) []error) *Runner[T] {
 	return &Runner[T]{run: run, max: max(1, limit)}
 }
 
+// NewLinger returns a Runner whose batches wait up to linger after their
+// first call before they run, for more calls to join them (a full batch
+// runs at once): for calls that may wait, such as acks that no one waits
+// on, where each run has a cost of its own that fewer, larger batches save.
+func NewLinger[T any](limit int, linger time.Duration, run func(items []T) []error) *Runner[T] {
+	r := New(limit, run)
+	r.linger = linger
+	r.full = make(chan struct{}, 1)
+	return r
+}
+
 // Pending returns how many calls wait for the running batch to end.
 func (r *Runner[T]) Pending() int {
 	r.mu.Lock()
@@ -50,6 +68,12 @@ func (r *Runner[T]) Do(item T) error {
 	r.mu.Lock()
 	r.pending = append(r.pending, c)
 	if r.running {
+		if r.lingering && len(r.pending) >= r.max {
+			select {
+			case r.full <- struct{}{}:
+			default:
+			}
+		}
 		r.mu.Unlock()
 		<-c.done
 		if !c.lead {
@@ -58,6 +82,22 @@ func (r *Runner[T]) Do(item T) error {
 		r.mu.Lock()
 	}
 	r.running = true
+	if r.linger > 0 && len(r.pending) < r.max {
+		r.lingering = true
+		r.mu.Unlock()
+		t := time.NewTimer(r.linger)
+		select {
+		case <-t.C:
+		case <-r.full:
+		}
+		t.Stop()
+		r.mu.Lock()
+		r.lingering = false
+		select { // a wake-up that came too late for the select above
+		case <-r.full:
+		default:
+		}
+	}
 	// c leads: it is the oldest pending call, so it is in this batch.
 	n := min(len(r.pending), r.max)
 	calls := r.pending[:n:n]

@@ -121,3 +121,48 @@ func waitPending(t *testing.T, r *Runner[string], n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A lingering Runner gathers the calls made while its first call waits into
+// one batch, and runs a full batch without waiting out the linger.
+func TestLingerGathersCallsAndRunsAFullBatchAtOnce(t *testing.T) {
+	const limit = 10
+	var (
+		mu      sync.Mutex
+		batches []int
+	)
+	r := NewLinger(limit, time.Hour, func(items []int) []error {
+		mu.Lock()
+		batches = append(batches, len(items))
+		mu.Unlock()
+		return make([]error, len(items))
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := range limit {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.Do(i); err != nil {
+					t.Errorf("call %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d calls, as many as the limit, did not run before the hour's linger ran out", limit)
+	}
+	if diff := cmp.Diff([]int{limit}, batches); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+
+	// A call alone runs once the linger is out.
+	short := NewLinger(limit, 10*time.Millisecond, func(items []int) []error { return make([]error, len(items)) })
+	if err := short.Do(1); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -86,11 +87,18 @@ type ackCall struct {
 }
 
 // newAcker returns the Runner through which Ack runs: the acks made while
-// others are on their way to Redis go in one run of ackScript, which acks
-// each job on its own.
+// others are on their way to Redis, or within ackLinger of the first, go in
+// one run of ackScript, which acks each job on its own.
 func (s *Store) newAcker() *batch.Runner[*ackCall] {
-	return batch.New(maxPipeline, s.runAcks)
+	return batch.NewLinger(maxPipeline, ackLinger, s.runAcks)
 }
+
+// ackLinger is how long an ack waits for others to join its script. A run
+// of ackScript costs Redis some 10 µs whatever it acks, and regwebhook a
+// write and a read; at 4,000 deliveries a second most acks would run alone.
+// Waiting 2 ms took a quarter off Redis's CPU per delivery at that rate. No
+// one waits for an ack: the worker is already free for its next job.
+const ackLinger = 2 * time.Millisecond
 
 // runAcks acks calls with one run of ackScript; a call whose lease was lost
 // gets store.ErrLeaseLost.
