@@ -217,10 +217,7 @@ func (d *Dispatcher) Wake(webhookIDs ...string) {
 		d.woken[id] = true
 	}
 	d.wakeMu.Unlock()
-	select {
-	case d.wakeCh <- struct{}{}:
-	default:
-	}
+	d.wakeLoop()
 }
 
 // Run delivers jobs until ctx is done or Close is called. Then it stops

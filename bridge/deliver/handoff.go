@@ -157,10 +157,6 @@ func (d *Dispatcher) stopHandoffs() {
 // releaseAll puts jobs handed but never tried back in the queue.
 func (d *Dispatcher) releaseAll(leases []store.Lease) {
 	for _, l := range leases {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		if err := d.queue.Release(ctx, l); err != nil {
-			d.storeError(d.log.WithField("delivery", l.ID), "release", err)
-		}
-		cancel()
+		d.release(context.Background(), d.log.WithField("delivery", l.ID), l)
 	}
 }

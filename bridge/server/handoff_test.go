@@ -2,13 +2,12 @@ package server_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/server"
 	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
 	"github.com/regwebhook/regwebhook/config"
 	"github.com/regwebhook/regwebhook/internal/hooktest"
@@ -39,22 +38,16 @@ func TestRedisHandsJobsOffToItsOwnWorkers(t *testing.T) {
 	if got := hook.Count(); got != pushes {
 		t.Errorf("%d deliveries of %d pushes, want one each", got, pushes)
 	}
-	handed := metric(t, srv.Addr(), "regwebhook_handoffs_total")
+	handed := metric(t, srv, "regwebhook_handoffs_total")
 	if handed < pushes/2 || handed > pushes {
 		t.Errorf("%v of %d jobs handed off, want most after the first (the webhook proven) and no more than all", handed, pushes)
 	}
 }
 
-// metric returns the value of an unlabelled series of /metrics.
-func metric(t *testing.T, addr, name string) float64 {
+// metric returns the value of an unlabelled series of the server's /metrics.
+func metric(t *testing.T, srv *server.Server, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(scrape(t, srv), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			var f float64
 			if _, err := fmt.Sscan(v, &f); err != nil {

@@ -87,12 +87,7 @@ func (f *fixture) handoff(until time.Time, leasedJobs []store.Job, queued ...sto
 		f.t.Fatalf("ingest: %v", err)
 	}
 	got := last.Handed()
-	for _, l := range got {
-		if l.Token == "" || f.tokens[l.Token] {
-			f.t.Errorf("handed lease of job %q has token %q, want a new one", l.ID, l.Token)
-		}
-		f.tokens[l.Token] = true
-	}
+	f.wantNewTokens(got)
 	return got
 }
 

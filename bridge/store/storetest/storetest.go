@@ -158,12 +158,7 @@ func (f *fixture) lease(now time.Time, want map[string]int) store.LeaseResult {
 	if err != nil {
 		f.t.Fatalf("lease: %v", err)
 	}
-	for _, l := range res.Leases {
-		if l.Token == "" || f.tokens[l.Token] {
-			f.t.Errorf("lease of job %q has token %q, want a new one", l.ID, l.Token)
-		}
-		f.tokens[l.Token] = true
-	}
+	f.wantNewTokens(res.Leases)
 	sort.Slice(res.Leases, func(i, j int) bool {
 		a, b := res.Leases[i], res.Leases[j]
 		if a.WebhookID != b.WebhookID {
@@ -175,6 +170,17 @@ func (f *fixture) lease(now time.Time, want map[string]int) store.LeaseResult {
 		return a.ID < b.ID
 	})
 	return res
+}
+
+// wantNewTokens checks that each lease has a token no lease had before.
+func (f *fixture) wantNewTokens(leases []store.Lease) {
+	f.t.Helper()
+	for _, l := range leases {
+		if l.Token == "" || f.tokens[l.Token] {
+			f.t.Errorf("lease of job %q has token %q, want a new one", l.ID, l.Token)
+		}
+		f.tokens[l.Token] = true
+	}
 }
 
 // leaseOne leases the one due job of webhook at now.
