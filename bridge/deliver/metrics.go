@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 		}, []string{"cause"}),
 		handed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "regwebhook_handoffs_total",
-			Help: "Jobs the receiver committed leased to this process and handed to its workers, without a lease call (on Redis).",
+			Help: "Jobs the receiver committed leased to this process and handed to its workers, without a lease call.",
 		}),
 		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "regwebhook_webhook_failing",

@@ -14,33 +14,39 @@ import (
 	"github.com/regwebhook/regwebhook/internal/registrytest"
 )
 
-// On Redis, pushes of a real registry reach the webhook once each, and once
-// the webhook has answered, the receiver hands jobs to the workers of its
-// own process rather than queueing them (regwebhook_handoffs_total): the
-// receiver's goroutines and the dispatcher's share the reservations, which
-// a -race run of this test checks.
-func TestRedisHandsJobsOffToItsOwnWorkers(t *testing.T) {
-	addr, prefix := redistest.Shared(t)
-	hook := hooktest.New(t)
-	cfg := config.Default()
-	cfg.Store.Driver = "redis"
-	cfg.Store.Redis.Addr, cfg.Store.Redis.Prefix = addr, prefix
-	cfg.Webhooks = []*rule.Webhook{{Name: "ci", URI: hook.URL(), Scope: "app:*"}}
-	srv := start(t, cfg)
-	reg := registrytest.Start(t, registrytest.Options{NotifyURL: "http://" + srv.Addr() + "/v1/notifications"})
+// On either store, pushes of a real registry reach the webhook once each,
+// and once the webhook has answered, the receiver hands jobs to the workers
+// of its own process rather than queueing them (regwebhook_handoffs_total):
+// the receiver's goroutines and the dispatcher's share the reservations,
+// which a -race run of this test checks.
+func TestHandsJobsOffToItsOwnWorkers(t *testing.T) {
+	for _, driver := range []string{"embedded", "redis"} {
+		t.Run(driver, func(t *testing.T) {
+			hook := hooktest.New(t)
+			cfg := config.Default()
+			if driver == "redis" {
+				addr, prefix := redistest.Shared(t)
+				cfg.Store.Driver = "redis"
+				cfg.Store.Redis.Addr, cfg.Store.Redis.Prefix = addr, prefix
+			}
+			cfg.Webhooks = []*rule.Webhook{{Name: "ci", URI: hook.URL(), Scope: "app:*"}}
+			srv := start(t, cfg)
+			reg := registrytest.Start(t, registrytest.Options{NotifyURL: "http://" + srv.Addr() + "/v1/notifications"})
 
-	const pushes = 12
-	for i := range pushes {
-		reg.PushImage(t, "app", fmt.Sprintf("v%d", i))
-		hook.WaitFor(t, i+1, 30*time.Second) // each push is delivered before the next
-	}
-	time.Sleep(200 * time.Millisecond) // a duplicate would come now
-	if got := hook.Count(); got != pushes {
-		t.Errorf("%d deliveries of %d pushes, want one each", got, pushes)
-	}
-	handed := metric(t, srv, "regwebhook_handoffs_total")
-	if handed < pushes/2 || handed > pushes {
-		t.Errorf("%v of %d jobs handed off, want most after the first (the webhook proven) and no more than all", handed, pushes)
+			const pushes = 12
+			for i := range pushes {
+				reg.PushImage(t, "app", fmt.Sprintf("v%d", i))
+				hook.WaitFor(t, i+1, 30*time.Second) // each push is delivered before the next
+			}
+			time.Sleep(200 * time.Millisecond) // a duplicate would come now
+			if got := hook.Count(); got != pushes {
+				t.Errorf("%d deliveries of %d pushes, want one each", got, pushes)
+			}
+			handed := metric(t, srv, "regwebhook_handoffs_total")
+			if handed < pushes/2 || handed > pushes {
+				t.Errorf("%v of %d jobs handed off, want most after the first (the webhook proven) and no more than all", handed, pushes)
+			}
+		})
 	}
 }
 

@@ -84,8 +84,9 @@ type Tx interface {
 // the same commit: the process that received an event delivers it from
 // memory, without a Lease call, while the job is as durable as any other
 // (a process that dies holds it until its lease runs out, as it does the
-// jobs its workers hold). A store implements it when leasing is a cost
-// worth saving (redis).
+// jobs its workers hold). Both stores implement it: it saves Redis a lease
+// script and its round trip, the embedded store a read of the queue, and
+// either the dispatcher's wake-up between commit and delivery.
 type HandoffTx interface {
 	Tx
 	// EnqueueLeased adds job as Enqueue does, leased to the caller until

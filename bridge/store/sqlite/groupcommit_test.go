@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
@@ -35,16 +37,7 @@ func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 	}
 
 	// The first write holds its batch until the others wait behind it.
-	holding, release := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- s.Ingest(ctx, func(tx store.Tx) error {
-			close(holding)
-			<-release
-			return enqueue("first", nil)(tx)
-		})
-	}()
-	<-holding
+	release, first := hold(s, enqueue("first", nil))
 	errRefused := errors.New("refused by fn")
 	results := make(chan error, 3)
 	for _, w := range []struct {
@@ -61,13 +54,7 @@ func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 			results <- err
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.writes.Pending() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes wait behind the first after 10s, want 3", s.writes.Pending())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPending(t, s, 3)
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatal(err)
@@ -112,6 +99,35 @@ func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 	}
 }
 
+// hold starts an Ingest that runs fn once release is closed, and returns
+// once that Ingest holds the writer: writes made until then wait and run in
+// one batch after it. first gets its error.
+func hold(s *Store, fn func(store.Tx) error) (release chan struct{}, first chan error) {
+	holding := make(chan struct{})
+	release, first = make(chan struct{}), make(chan error, 1)
+	go func() {
+		first <- s.Ingest(context.Background(), func(tx store.Tx) error {
+			close(holding)
+			<-release
+			return fn(tx)
+		})
+	}()
+	<-holding
+	return release, first
+}
+
+// waitPending waits until n writes wait behind the one committing.
+func waitPending(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.writes.Pending() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes wait behind the first after 10s, want %d", s.writes.Pending(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func errString(err error) string {
 	if err == nil {
 		return "nil"
@@ -129,4 +145,100 @@ func openTemp(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// A job enqueued leased is held by this process only while the write that
+// added it stands: when that write is undone (its own fn fails, or another
+// write of its batch does and the batch runs again), the lease is let go
+// of, so no hold is left on a row that was never committed, and the
+// handed leases of the writes that committed ack their jobs.
+func TestHandoffLetsGoWhenItsWriteIsUndone(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	now := time.Now()
+	job := func(id string) store.Job {
+		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
+	}
+	errRefused := errors.New("refused by fn")
+	handoff := func(id string, fail error, handed *[]store.Lease) func(store.Tx) error {
+		return func(tx store.Tx) error {
+			htx := tx.(store.HandoffTx)
+			if err := htx.EnqueueLeased(ctx, job(id), now.Add(time.Minute)); err != nil {
+				return err
+			}
+			if handed != nil {
+				*handed = htx.Handed()
+			}
+			return fail
+		}
+	}
+
+	// The first write holds its batch until the two others wait behind it:
+	// they then run in one batch, where b fails and a runs twice.
+	release, first := hold(s, func(store.Tx) error { return nil })
+	// a hands a job of another id each run, as a receiver would when its
+	// workers are taken by the time the batch runs again.
+	var handedA []store.Lease
+	runs := 0
+	results := make(chan error, 2)
+	go func() {
+		results <- s.Ingest(ctx, func(tx store.Tx) error {
+			runs++
+			return handoff("a"+strconv.Itoa(runs), nil, &handedA)(tx)
+		})
+	}()
+	waitPending(t, s, 1) // a runs first: b's failure undoes its first run
+	go func() {
+		if err := s.Ingest(ctx, handoff("b", errRefused, nil)); !errors.Is(err, errRefused) {
+			results <- errors.New("the failing write got " + errString(err) + ", not its own error")
+			return
+		}
+		results <- nil
+	}()
+	waitPending(t, s, 2)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var held []string
+	s.leases.mu.Lock()
+	for id := range s.leases.byID {
+		held = append(held, id)
+	}
+	s.leases.mu.Unlock()
+	if runs != 2 {
+		t.Fatalf("a ran %d times, want 2 (once in the batch b undid)", runs)
+	}
+	if diff := cmp.Diff([]string{"a2"}, held); diff != "" {
+		t.Errorf("jobs held after the batch (-want +got):\n%s", diff)
+	}
+	d, err := s.Depth(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != (store.Depth{Leased: 1}) {
+		t.Errorf("depth %+v, want only a2, leased", d)
+	}
+	if len(handedA) != 1 {
+		t.Fatalf("a handed %d leases, want 1", len(handedA))
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Leases) != 0 {
+		t.Errorf("Lease took %d jobs, want none: a2 is handed, a1 and b were undone", len(res.Leases))
+	}
+	if err := s.Ack(ctx, handedA[0], history.Entry{ID: "a2", Attempt: 1}); err != nil {
+		t.Fatalf("ack a2 with its handed lease: %v", err)
+	}
+	if d, err := s.Depth(ctx, now); err != nil || d != (store.Depth{}) {
+		t.Errorf("depth after the ack %+v (%v), want empty", d, err)
+	}
 }

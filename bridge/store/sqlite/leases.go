@@ -15,6 +15,8 @@ import (
 // taking one costs no write: a lease is a read of the queue, a delivery
 // costs one write (its ack) besides its job's insert. What a crash forgets is
 // the attempt in flight: the job is leased again with the attempts it had.
+// A job handed off (store.HandoffTx) is held from its insert, before its
+// write commits, and let go of if that write is undone (see Ingest).
 //
 // Lease reads the queue on its own connection with mu held, so a job that
 // some write in flight is about to change is still held while that write

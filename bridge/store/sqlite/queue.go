@@ -45,15 +45,28 @@ func scanJob(r scanner, extra ...any) (store.Job, error) {
 // writes (see runBatch), and commits what fn did if fn returns nil; it
 // returns once that is durable. fn's error is returned as it is. fn must not
 // call other methods of s while it runs: the store's one connection is its.
+//
+// The leases of jobs fn enqueued leased (store.HandoffTx) are held from the
+// moment they are added, so that no Lease takes their jobs once committed;
+// a run whose transaction is undone (fn's error, another write's in the
+// batch that ran it first, a failed commit) lets go of them.
 func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
+	var it *ingestTx
 	o := &op{ctx: ctx, fn: func(tx *txn) error {
-		it := &ingestTx{s: s, tx: tx}
+		if it != nil {
+			it.unhand() // the batch that ran it before was undone
+		}
+		it = &ingestTx{s: s, tx: tx}
 		if err := fn(it); err != nil {
 			return err
 		}
 		return it.finish(ctx)
 	}}
-	if err := s.commit(o); err != nil {
+	err := s.commit(o)
+	if (err != nil || o.err != nil) && it != nil {
+		it.unhand()
+	}
+	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	return o.err
@@ -68,6 +81,10 @@ type ingestTx struct {
 	bodies []body
 	// orphans: some Enqueue added no job, so a body may have no job.
 	orphans bool
+	// handed: the leases of the jobs EnqueueLeased added, their tokens a
+	// random base (made once) and the job's row, as Lease makes them.
+	handed []store.Lease
+	base   string
 }
 
 // body is a payload stored in bodies, and its row.
@@ -76,7 +93,7 @@ type body struct {
 	seq     int64
 }
 
-var _ store.Tx = (*ingestTx)(nil)
+var _ store.HandoffTx = (*ingestTx)(nil)
 
 // Seen reports whether eventID is recorded; it stays so until Maintain
 // forgets it.
@@ -105,22 +122,66 @@ func (t *ingestTx) MarkSeen(ctx context.Context, eventID string, until time.Time
 // Enqueue queues job unless a job with its ID is queued or leased. Its
 // payload is stored once per transaction: jobs with the same bytes share it.
 func (t *ingestTx) Enqueue(ctx context.Context, j store.Job) error {
-	seq, err := t.body(ctx, j.Payload)
-	if err != nil {
-		return fmt.Errorf("enqueue job %q: store payload: %w", j.ID, t.s.classify(err))
+	_, err := t.insert(ctx, j)
+	return err
+}
+
+// EnqueueLeased adds j as Enqueue does, held by this process until until
+// (see leases): Lease skips it from now on, and Ingest lets go of it if
+// the transaction is undone.
+func (t *ingestTx) EnqueueLeased(ctx context.Context, j store.Job, until time.Time) error {
+	seq, err := t.insert(ctx, j)
+	if err != nil || seq == 0 {
+		return err
 	}
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		j.ID, j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), j.Redelivery, j.Attempts, nanos(j.Due), seq)
-	if err != nil {
-		return fmt.Errorf("enqueue job %q: %w", j.ID, t.s.classify(err))
+	if t.base == "" {
+		t.base = newToken() + "."
 	}
-	if n, err := affected(res); err != nil {
-		return fmt.Errorf("enqueue job %q: %w", j.ID, t.s.classify(err))
-	} else if n == 0 {
-		t.orphans = true
-	}
+	l := store.Lease{Job: j, Token: t.base + strconv.FormatInt(seq, 10), Until: until}
+	l.Attempts++
+	ls := t.s.leases
+	ls.mu.Lock()
+	ls.add(l.ID, held{webhookID: l.WebhookID, seq: seq, token: l.Token, until: until, attempts: l.Attempts, created: l.Created})
+	ls.mu.Unlock()
+	t.handed = append(t.handed, l)
 	return nil
+}
+
+// Handed returns the leases of the jobs EnqueueLeased added.
+func (t *ingestTx) Handed() []store.Lease {
+	return t.handed
+}
+
+// unhand lets go of the leases EnqueueLeased took: their jobs were not
+// committed.
+func (t *ingestTx) unhand() {
+	t.s.leases.mu.Lock()
+	defer t.s.leases.mu.Unlock()
+	for _, l := range t.handed {
+		t.s.leases.drop(l.ID, l.Token)
+	}
+	t.handed = nil
+}
+
+// insert adds j to the queue unless a job with its ID is there, and
+// returns its row (0: not added).
+func (t *ingestTx) insert(ctx context.Context, j store.Job) (int64, error) {
+	body, err := t.body(ctx, j.Payload)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue job %q: store payload: %w", j.ID, t.s.classify(err))
+	}
+	var seq int64
+	err = t.tx.QueryRowContext(ctx, `INSERT INTO queue (id, webhook_id, event_id, action, content_type, created, redelivery, attempts, due, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING seq`,
+		j.ID, j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), j.Redelivery, j.Attempts, nanos(j.Due), body).Scan(&seq)
+	switch {
+	case err == sql.ErrNoRows: // queued already
+		t.orphans = true
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("enqueue job %q: %w", j.ID, t.s.classify(err))
+	}
+	return seq, nil
 }
 
 // body returns the row of payload in bodies, storing it unless this
