@@ -17,7 +17,11 @@ type Runner[T any] struct {
 	run    func(items []T) []error
 	max    int
 	linger time.Duration
-	// full wakes a batch that lingers once limit calls are pending.
+	// canWait, when set, tells the calls that may linger: a batch lingers
+	// only while all its calls can, and one that cannot ends the wait.
+	canWait func(T) bool
+	// full wakes a batch that lingers once limit calls are pending, or a
+	// call that cannot wait arrives.
 	full chan struct{}
 
 	mu        sync.Mutex
@@ -53,6 +57,34 @@ func NewLinger[T any](limit int, linger time.Duration, run func(items []T) []err
 	return r
 }
 
+// NewWaiting returns a Runner whose batches of calls that can wait (canWait
+// true) wait up to linger after their first call for a call that cannot,
+// and run with it; a batch with a call that cannot wait, or a full one,
+// runs at once. For a store whose every batch is a commit: writes no one
+// waits on (acks) then share the commit of the next write someone waits
+// on, rather than making it wait behind a commit of their own.
+func NewWaiting[T any](limit int, linger time.Duration, canWait func(T) bool, run func(items []T) []error) *Runner[T] {
+	r := NewLinger(limit, linger, run)
+	r.canWait = canWait
+	return r
+}
+
+// mayLinger reports whether the pending calls may wait for more; r.mu is
+// held.
+func (r *Runner[T]) mayLinger() bool {
+	if r.linger <= 0 || len(r.pending) >= r.max {
+		return false
+	}
+	if r.canWait != nil {
+		for _, c := range r.pending {
+			if !r.canWait(c.item) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Pending returns how many calls wait for the running batch to end.
 func (r *Runner[T]) Pending() int {
 	r.mu.Lock()
@@ -68,7 +100,7 @@ func (r *Runner[T]) Do(item T) error {
 	r.mu.Lock()
 	r.pending = append(r.pending, c)
 	if r.running {
-		if r.lingering && len(r.pending) >= r.max {
+		if r.lingering && (len(r.pending) >= r.max || r.canWait != nil && !r.canWait(item)) {
 			select {
 			case r.full <- struct{}{}:
 			default:
@@ -82,7 +114,7 @@ func (r *Runner[T]) Do(item T) error {
 		r.mu.Lock()
 	}
 	r.running = true
-	if r.linger > 0 && len(r.pending) < r.max {
+	if r.mayLinger() {
 		r.lingering = true
 		r.mu.Unlock()
 		t := time.NewTimer(r.linger)

@@ -166,3 +166,70 @@ func TestLingerGathersCallsAndRunsAFullBatchAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With NewWaiting, calls that can wait linger for one that cannot and run
+// in its batch, however long the linger; a batch that holds a call that
+// cannot wait runs at once.
+func TestWaitingCallsRunWithTheFirstThatCannotWait(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		batches [][]int
+	)
+	// Even items can wait; odd ones cannot.
+	r := NewWaiting(10, time.Hour, func(i int) bool { return i%2 == 0 }, func(items []int) []error {
+		mu.Lock()
+		batches = append(batches, append([]int(nil), items...))
+		mu.Unlock()
+		return make([]error, len(items))
+	})
+	runs := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(batches)
+	}
+	done := make(chan error, 2)
+	go func() { done <- r.Do(2) }() // lingers: it leads a batch of calls that can wait
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.lingeringNow() {
+		if time.Now().After(deadline) {
+			t.Fatal("the call that can wait is not lingering after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go func() { done <- r.Do(3) }() // cannot wait: ends the linger, runs with 2
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a call that cannot wait did not end the hour's linger")
+		}
+	}
+	if diff := cmp.Diff([][]int{{2, 3}}, batches); diff != "" {
+		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+
+	// Alone, a call that cannot wait runs at once.
+	finished := make(chan error, 1)
+	go func() { finished <- r.Do(5) }()
+	select {
+	case err := <-finished:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call that cannot wait lingered")
+	}
+	if got := runs(); got != 2 {
+		t.Errorf("%d batches, want 2", got)
+	}
+}
+
+// lingeringNow reports whether a batch waits for more calls.
+func (r *Runner[T]) lingeringNow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lingering
+}

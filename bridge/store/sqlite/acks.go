@@ -22,7 +22,9 @@ type ackCall struct {
 // durable (see writeLazy): a power loss may undo the last acks, whose jobs
 // are then delivered again. Acks made while others commit are one write
 // together (see runAcks): they share the pages they change (the history's,
-// the queue's), which are most of what a commit writes.
+// the queue's), which are most of what a commit writes. While envelopes
+// come, that write waits for the next envelope's and commits with it (see
+// canWait).
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	if err := s.check(); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/internal/batch"
 )
 
 // Writes that wait while another commits are committed together, and each
@@ -240,5 +241,65 @@ func TestHandoffLetsGoWhenItsWriteIsUndone(t *testing.T) {
 	}
 	if d, err := s.Depth(ctx, now); err != nil || d != (store.Depth{}) {
 		t.Errorf("depth after the ack %+v (%v), want empty", d, err)
+	}
+}
+
+// An ack made while envelopes come waits for the next envelope's write and
+// commits with it (here the wait could last an hour); an ack made when no
+// envelope came lately, as a backlog drains, commits at once.
+func TestAcksCommitWithTheNextEnvelopeWhileEnvelopesCome(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	s.wait = time.Hour
+	s.writes = batch.NewWaiting(maxBatch, s.wait, s.canWait, s.runBatch)
+	now := time.Now()
+	job := func(id string) store.Job {
+		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
+	}
+	var handed []store.Lease
+	for _, id := range []string{"a", "b"} {
+		err := s.Ingest(ctx, func(tx store.Tx) error {
+			if err := tx.(store.HandoffTx).EnqueueLeased(ctx, job(id), now.Add(time.Minute)); err != nil {
+				return err
+			}
+			handed = append(handed, tx.(store.HandoffTx).Handed()...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	acked := make(chan error, 1)
+	go func() { acked <- s.Ack(ctx, handed[0], history.Entry{ID: "a", Attempt: 1}) }()
+	select {
+	case err := <-acked:
+		t.Fatalf("the ack committed (%v) with no envelope after it, want it to wait for the next", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := s.Ingest(ctx, func(tx store.Tx) error { return tx.Enqueue(ctx, job("c")) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatalf("ack a: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ack did not commit with the envelope that came after it")
+	}
+
+	s.durableAt.Store(time.Now().Add(-2 * s.wait).UnixNano()) // no envelope for longer than the wait
+	go func() { acked <- s.Ack(ctx, handed[1], history.Entry{ID: "b", Attempt: 1}) }()
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatalf("ack b: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("an ack with no envelope lately waited")
+	}
+	if d, err := s.Depth(ctx, now); err != nil || d != (store.Depth{Ready: 1}) {
+		t.Errorf("depth %+v (%v), want c ready and a and b acked", d, err)
 	}
 }

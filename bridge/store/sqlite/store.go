@@ -74,6 +74,11 @@ type Store struct {
 	// writeLazy). Only the writer reads and sets syncLazy.
 	syncFull, syncLazy bool
 
+	// durableAt: when the last write that must be durable was asked for
+	// (unix nanoseconds); wait: lazyWait (see canWait).
+	durableAt atomic.Int64
+	wait      time.Duration
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -106,7 +111,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{lock: lock, dir: dir, limits: o.Limits, leases: newLeases(), syncFull: syncMode == "FULL"}
-	s.writes = batch.New(maxBatch, s.runBatch)
+	s.wait = lazyWait
+	s.writes = batch.NewWaiting(maxBatch, s.wait, s.canWait, s.runBatch)
 	s.acks = batch.New(maxBatch, s.runAcks)
 	if err := s.open(ctx, syncMode); err != nil {
 		s.Close()
@@ -284,6 +290,22 @@ func (s *Store) writeOp(o *op) error {
 // maxBatch bounds the writes committed together.
 const maxBatch = 256
 
+// lazyWait is how long a batch of lazy writes (acks) may wait for a write
+// that must be durable (an envelope's), to commit with it: one commit
+// instead of two, and no second switch of the synchronous mode (see
+// canWait).
+const lazyWait = 2 * time.Millisecond
+
+// canWait reports whether o may wait for a durable write to commit with:
+// when o is lazy and a durable write was asked for within lazyWait, so
+// that another is likely to come before the wait ends (a registry sending
+// serially sends its next envelope within about a millisecond of the
+// answer). Acks made while no envelope comes, as a backlog drains, commit
+// at once.
+func (s *Store) canWait(o *op) bool {
+	return o.lazy && time.Now().UnixNano()-s.durableAt.Load() < int64(s.wait)
+}
+
 // op is one write: fn, run inside a batch's transaction, and its error.
 type op struct {
 	ctx  context.Context
@@ -297,6 +319,9 @@ type op struct {
 func (s *Store) commit(o *op) error {
 	if err := s.check(); err != nil {
 		return err
+	}
+	if !o.lazy {
+		s.durableAt.Store(time.Now().UnixNano())
 	}
 	return s.writes.Do(o)
 }
