@@ -23,8 +23,8 @@ type ackCall struct {
 // are then delivered again. Acks made while others commit are one write
 // together (see runAcks): they share the pages they change (the history's,
 // the queue's), which are most of what a commit writes. While envelopes
-// come, that write waits for the next envelope's and commits with it (see
-// canWait).
+// come, that write of the acks of jobs handed off waits for the next
+// envelope's and commits with it (see canWait).
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 	if err := s.check(); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
@@ -63,7 +63,13 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	// others' acks.
 	ctx := context.Background()
 	// Lazy: a power loss that undid acks would deliver their jobs again.
-	err := s.writeLazy(ctx, func(tx *txn) error {
+	// The acks of handed-off jobs alone may wait for an envelope's write.
+	handed := true
+	for _, c := range todo {
+		h, ok := s.leases.get(c.l.ID, c.l.Token)
+		handed = handed && ok && h.handed
+	}
+	err := s.writeOp(&op{ctx: ctx, lazy: true, wait: handed, fn: func(tx *txn) error {
 		for _, c := range todo {
 			if _, ok := s.leases.get(c.l.ID, c.l.Token); !ok {
 				c.lost = true
@@ -85,7 +91,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 			}
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		for i := range errs {
 			if errs[i] == nil {

@@ -244,9 +244,11 @@ func TestHandoffLetsGoWhenItsWriteIsUndone(t *testing.T) {
 	}
 }
 
-// An ack made while envelopes come waits for the next envelope's write and
-// commits with it (here the wait could last an hour); an ack made when no
-// envelope came lately, as a backlog drains, commits at once.
+// The ack of a job handed off, made while envelopes come, waits for the
+// next envelope's write and commits with it (here the wait could last an
+// hour); one made when no envelope came lately commits at once, and so
+// does the ack of a job leased from the queue, whatever comes: its
+// webhook may have a backlog that its worker is wanted for.
 func TestAcksCommitWithTheNextEnvelopeWhileEnvelopesCome(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
@@ -301,5 +303,23 @@ func TestAcksCommitWithTheNextEnvelopeWhileEnvelopesCome(t *testing.T) {
 	}
 	if d, err := s.Depth(ctx, now); err != nil || d != (store.Depth{Ready: 1}) {
 		t.Errorf("depth %+v (%v), want c ready and a and b acked", d, err)
+	}
+
+	// c, leased from the queue, right after an envelope's write.
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 1}})
+	if err != nil || len(res.Leases) != 1 {
+		t.Fatalf("lease c: %v, %d leases", err, len(res.Leases))
+	}
+	if err := s.Ingest(ctx, func(tx store.Tx) error { return tx.Enqueue(ctx, job("d")) }); err != nil {
+		t.Fatal(err)
+	}
+	go func() { acked <- s.Ack(ctx, res.Leases[0], history.Entry{ID: "c", Attempt: 1}) }()
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatalf("ack c: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ack of a job leased from the queue waited for an envelope")
 	}
 }

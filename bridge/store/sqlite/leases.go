@@ -36,6 +36,9 @@ type held struct {
 	until     time.Time
 	attempts  int // counting the attempt this lease is for
 	created   time.Time
+	// handed: the job was handed off (leased by the write that queued it),
+	// so its webhook had no backlog then (see canWait).
+	handed bool
 }
 
 func newLeases() *leases {

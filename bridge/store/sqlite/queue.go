@@ -141,7 +141,7 @@ func (t *ingestTx) EnqueueLeased(ctx context.Context, j store.Job, until time.Ti
 	l.Attempts++
 	ls := t.s.leases
 	ls.mu.Lock()
-	ls.add(l.ID, held{webhookID: l.WebhookID, seq: seq, token: l.Token, until: until, attempts: l.Attempts, created: l.Created})
+	ls.add(l.ID, held{webhookID: l.WebhookID, seq: seq, token: l.Token, until: until, attempts: l.Attempts, created: l.Created, handed: true})
 	ls.mu.Unlock()
 	t.handed = append(t.handed, l)
 	return nil

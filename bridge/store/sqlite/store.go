@@ -297,13 +297,16 @@ const maxBatch = 256
 const lazyWait = 2 * time.Millisecond
 
 // canWait reports whether o may wait for a durable write to commit with:
-// when o is lazy and a durable write was asked for within lazyWait, so
-// that another is likely to come before the wait ends (a registry sending
-// serially sends its next envelope within about a millisecond of the
-// answer). Acks made while no envelope comes, as a backlog drains, commit
-// at once.
+// when o may wait at all (the acks of jobs handed off, see runAcks) and a
+// durable write was asked for within lazyWait, so that another is likely
+// to come before the wait ends (a registry sending serially sends its next
+// envelope within about a millisecond of the answer). The workers of those
+// acks wait with them, which costs nothing while their webhooks have no
+// backlog (a job is handed off only then); acks of jobs leased from the
+// queue, as a backlog drains, commit at once, whatever else comes, or a
+// webhook's drain would slow to a worker's delivery plus the wait.
 func (s *Store) canWait(o *op) bool {
-	return o.lazy && time.Now().UnixNano()-s.durableAt.Load() < int64(s.wait)
+	return o.lazy && o.wait && time.Now().UnixNano()-s.durableAt.Load() < int64(s.wait)
 }
 
 // op is one write: fn, run inside a batch's transaction, and its error.
@@ -311,6 +314,7 @@ type op struct {
 	ctx  context.Context
 	fn   func(tx *txn) error
 	lazy bool  // see writeLazy
+	wait bool  // lazy, and may wait for a durable write (see canWait)
 	err  error // fn's own
 }
 
