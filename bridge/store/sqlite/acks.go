@@ -69,7 +69,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		h, ok := s.leases.get(c.l.ID, c.l.Token)
 		handed = handed && ok && h.handed
 	}
-	err := s.writeOp(&op{ctx: ctx, lazy: true, wait: handed, fn: func(tx *txn) error {
+	err := s.writeLazy(ctx, handed, func(tx *txn) error {
 		for _, c := range todo {
 			if _, ok := s.leases.get(c.l.ID, c.l.Token); !ok {
 				c.lost = true
@@ -91,7 +91,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 			}
 		}
 		return nil
-	}})
+	})
 	if err != nil {
 		for i := range errs {
 			if errs[i] == nil {

@@ -22,9 +22,7 @@ func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	now := time.Now()
-	job := func(id string) store.Job {
-		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
-	}
+	job := func(id string) store.Job { return testJob(id, now) }
 	enqueue := func(id string, fail error) func(store.Tx) error {
 		return func(tx store.Tx) error {
 			if err := tx.Enqueue(ctx, job(id)); err != nil {
@@ -129,6 +127,11 @@ func waitPending(t *testing.T, s *Store, n int) {
 	}
 }
 
+// testJob is a job of webhook w, due at now, its payload its id.
+func testJob(id string, now time.Time) store.Job {
+	return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
+}
+
 func errString(err error) string {
 	if err == nil {
 		return "nil"
@@ -157,9 +160,7 @@ func TestHandoffLetsGoWhenItsWriteIsUndone(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
 	now := time.Now()
-	job := func(id string) store.Job {
-		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
-	}
+	job := func(id string) store.Job { return testJob(id, now) }
 	errRefused := errors.New("refused by fn")
 	handoff := func(id string, fail error, handed *[]store.Lease) func(store.Tx) error {
 		return func(tx store.Tx) error {
@@ -255,9 +256,7 @@ func TestAcksCommitWithTheNextEnvelopeWhileEnvelopesCome(t *testing.T) {
 	s.wait = time.Hour
 	s.writes = batch.NewWaiting(maxBatch, s.wait, s.canWait, s.runBatch)
 	now := time.Now()
-	job := func(id string) store.Job {
-		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
-	}
+	job := func(id string) store.Job { return testJob(id, now) }
 	var handed []store.Lease
 	for _, id := range []string{"a", "b"} {
 		err := s.Ingest(ctx, func(tx store.Tx) error {

@@ -191,7 +191,8 @@ func TestOnlyLazyBatchesCommitWithoutSync(t *testing.T) {
 	if m := mode(s.write); m != full {
 		t.Errorf("a write commits with synchronous %d, want %d (FULL)", m, full)
 	}
-	if m := mode(s.writeLazy); m != normal {
+	lazy := func(ctx context.Context, fn func(*txn) error) error { return s.writeLazy(ctx, false, fn) }
+	if m := mode(lazy); m != normal {
 		t.Errorf("a lazy write alone commits with synchronous %d, want %d (NORMAL)", m, normal)
 	}
 	if m := mode(s.write); m != full {

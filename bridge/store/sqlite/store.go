@@ -275,9 +275,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *txn) error) error {
 // (acks: their jobs would be delivered again): when it commits with none but
 // other lazy writes, the commit does not wait for the disk (synchronous
 // NORMAL). A commit that waits for the disk later makes it durable too, as
-// the WAL is written in order.
-func (s *Store) writeLazy(ctx context.Context, fn func(tx *txn) error) error {
-	return s.writeOp(&op{ctx: ctx, fn: fn, lazy: true})
+// the WAL is written in order. With wait, it may also wait for a durable
+// write to commit with (see canWait).
+func (s *Store) writeLazy(ctx context.Context, wait bool, fn func(tx *txn) error) error {
+	return s.writeOp(&op{ctx: ctx, fn: fn, lazy: true, wait: wait})
 }
 
 func (s *Store) writeOp(o *op) error {
