@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,7 +107,16 @@ type Dispatcher struct {
 	ho handoffs
 
 	done chan result    // workers report here; buffered to Workers
-	wg   sync.WaitGroup // worker goroutines
+	wg   sync.WaitGroup // jobs started and not yet ended, acks included
+	// Worker goroutines serve job after job: one goroutine per job would
+	// grow a new stack for each request (the HTTP client's and the ack's
+	// calls go deep), some 4 % of the process's CPU under load. idle hands a
+	// job to a goroutine that waits for one; there are at most maxIdle of
+	// those, and they end when Run does (quit).
+	idle    chan func()
+	idleN   atomic.Int32
+	maxIdle int32
+	quit    chan struct{}
 	// acking holds a slot per ack not yet committed, ackSlots per worker:
 	// when the store commits acks slower than workers deliver, workers wait
 	// for a slot before taking the next job, so that acks pending (and
@@ -198,6 +208,9 @@ func New(p Params) *Dispatcher {
 		wakeCh:        make(chan struct{}, 1),
 		ho:            handoffs{budget: map[string]int{}, reserved: map[string]int{}},
 		done:          make(chan result, p.Workers),
+		idle:          make(chan func()),
+		maxIdle:       int32(p.Workers),
+		quit:          make(chan struct{}),
 		acking:        make(chan struct{}, ackSlots*p.Workers),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
 		series:        map[string]string{},
@@ -246,6 +259,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.loop(ctx, work)
 	d.stopHandoffs()
 	d.drain(cancelWork)
+	close(d.quit)
 	return nil
 }
 
@@ -374,8 +388,7 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	d.sched.started(l.WebhookID)
 	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	job := func() {
 		r, then := d.deliver(work, l)
 		if then != nil {
 			d.acking <- struct{}{}
@@ -385,7 +398,32 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 			then()
 			<-d.acking
 		}
-	}()
+	}
+	select {
+	case d.idle <- job:
+	default:
+		go d.worker(job)
+	}
+}
+
+// worker runs job, then the jobs start gives it, until there are maxIdle
+// workers waiting already or Run has ended.
+func (d *Dispatcher) worker(job func()) {
+	for {
+		job()
+		d.wg.Done()
+		if d.idleN.Add(1) > d.maxIdle {
+			d.idleN.Add(-1)
+			return
+		}
+		select {
+		case job = <-d.idle:
+			d.idleN.Add(-1)
+		case <-d.quit:
+			d.idleN.Add(-1)
+			return
+		}
+	}
 }
 
 // ended takes in a finished request, and shows a webhook's change of
