@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/distribution/distribution/v3/notifications"
 
 	"github.com/regwebhook/regwebhook/bridge/event"
 	"github.com/regwebhook/regwebhook/bridge/payload"
@@ -185,4 +188,57 @@ func checkKept(t *testing.T, raw json.RawMessage, ev *event.Event, id, repo stri
 		t.Errorf("acr payload %s decodes to id %q action %q repository %q, want %q %q %q",
 			body, back.ID, back.Action, back.Target.Repository, id, ev.Action, repo)
 	}
+}
+
+// FuzzParseLikeEncodingJSON checks that Parse, which decodes with
+// github.com/goccy/go-json for speed, takes exactly the events
+// encoding/json takes, with the same fields: the registry's types were
+// written for encoding/json.
+func FuzzParseLikeEncodingJSON(f *testing.F) {
+	seedEnvelopes(f)
+	for _, s := range []string{
+		`{"ID":"a","Action":"push","TARGET":{"Repository":"r"}}`,
+		`{"id":"a","id":"b","action":"push","target":{"repository":"r"}}`,
+		`{"id":"a","action":"push","target":{"repository":"r","size":"1"}}`,
+		`{"id":"a","action":"push","target":{"repository":"r","size":1.5}}`,
+		`{"id":"a","action":"push","target":{"repository":"r","digest":1}}`,
+		`{"id":"a","action":"push","timestamp":"2024-01-01","target":{"repository":"r"}}`,
+		`{"id":"a","action":"push","timestamp":null,"target":null}`,
+		`{"id":"a","action":"push","target":{"repository":"r","references":[{"digest":"sha256:1","size":2}],"annotations":{"k":"v"},"data":"aGk="}}`,
+		`{"id":"a","action":"push","target":{"repository":"r","data":"not base64"}}`,
+		`{"id":"a","action":"push","target":{"repository":"r","platform":{"os":"linux","architecture":"amd64"}}} `,
+		`{"id":"a\u00e9\ud83d\ude00","action":"push","target":{"repository":"r\/s"}}`,
+		`{"id":"a","action":"push","target":{"repository":"r"}}x`,
+		`[{"id":"a"}]`, `"x"`, `1`, `{"id":`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raws := []json.RawMessage{data}
+		if env, err := event.ParseEnvelope(data); err == nil {
+			raws = append(raws, env...)
+		}
+		for _, raw := range raws {
+			got, gotErr := event.Parse(raw)
+			want, wantErr := parseStd(raw)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("Parse(%q): error %v; encoding/json: %v", raw, gotErr, wantErr)
+			}
+			if gotErr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("Parse(%q) = %+v; encoding/json: %+v", raw, got, want)
+			}
+		}
+	})
+}
+
+// parseStd is Parse with encoding/json.
+func parseStd(raw json.RawMessage) (notifications.Event, error) {
+	var ev notifications.Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, err
+	}
+	if ev.ID == "" || ev.Action == "" || ev.Target.Repository == "" {
+		return ev, errors.New("missing id, action or repository")
+	}
+	return ev, nil
 }
