@@ -80,6 +80,10 @@ type Params struct {
 	// ShutdownGrace is how long Run waits, once its context is done, for the
 	// requests in flight to end before it cancels them; 0 cancels at once.
 	ShutdownGrace time.Duration
+	// MaxQueueDelay is how long a due job in the queue may wait while jobs
+	// handed off to this process for its webhook go first (see handoff.go);
+	// default 10s.
+	MaxQueueDelay time.Duration
 }
 
 // Dispatcher leases due jobs and delivers them with a bounded number of
@@ -98,6 +102,7 @@ type Dispatcher struct {
 	maintainEvery time.Duration
 	pollEvery     time.Duration
 	grace         time.Duration
+	maxQueueDelay time.Duration
 
 	wakeMu  sync.Mutex
 	woken   map[string]bool
@@ -105,6 +110,12 @@ type Dispatcher struct {
 	wakeCh  chan struct{}
 
 	ho handoffs
+	// waiting: jobs handed off that wait for a request slot of their
+	// webhook (see handoff.go), by webhook, oldest first; nwaiting counts
+	// them. Owned by the Run goroutine.
+	waiting    map[string][]store.Lease
+	nwaiting   int
+	maxWaiting int
 
 	done chan result    // workers report here; buffered to Workers
 	wg   sync.WaitGroup // jobs started and not yet ended, acks included
@@ -185,6 +196,9 @@ func New(p Params) *Dispatcher {
 	if p.PollEvery <= 0 {
 		p.PollEvery = time.Second
 	}
+	if p.MaxQueueDelay <= 0 {
+		p.MaxQueueDelay = 10 * time.Second
+	}
 	var randMu sync.Mutex
 	rnd := p.Rand
 	return &Dispatcher{
@@ -204,7 +218,10 @@ func New(p Params) *Dispatcher {
 		maintainEvery: p.MaintainEvery,
 		pollEvery:     p.PollEvery,
 		grace:         p.ShutdownGrace,
+		maxQueueDelay: p.MaxQueueDelay,
 		woken:         map[string]bool{},
+		waiting:       map[string][]store.Lease{},
+		maxWaiting:    waitingPerWorker * p.Workers,
 		wakeCh:        make(chan struct{}, 1),
 		ho:            handoffs{budget: map[string]int{}, reserved: map[string]int{}},
 		done:          make(chan result, p.Workers),
@@ -297,7 +314,8 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 			nextPoll = now.Add(d.pollEvery)
 		}
 		d.takeWakes()
-		d.takeHanded(work)
+		d.takeHanded()
+		d.sweepWaiting(now)
 		d.schedule(ctx, work)
 
 		now = d.now()
@@ -336,10 +354,11 @@ func (d *Dispatcher) takeWakes() {
 	d.sched.wake(woken)
 }
 
-// schedule leases what the fairness rules allow and starts a worker for each
-// job. It asks again while the store had fewer jobs than asked for and
-// workers are left, a few times at most: every round marks the webhooks
-// that came up short as having nothing due, so the rounds converge.
+// schedule starts what the fairness rules allow: jobs handed off that wait
+// for a slot, and jobs it leases. It asks again while the store had fewer
+// jobs than asked for and workers are left, a few times at most: every
+// round marks the webhooks that came up short as having nothing due, so
+// the rounds converge.
 func (d *Dispatcher) schedule(ctx, work context.Context) {
 	for range 4 {
 		if ctx.Err() != nil {
@@ -362,6 +381,10 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 		if want == nil {
 			return
 		}
+		d.startWaiting(work, want, now)
+		if len(want) == 0 {
+			continue
+		}
 		// Not cancelled with ctx: jobs the store leased must reach a worker.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		res, err := d.queue.Lease(lctx, store.LeaseRequest{Now: now, For: d.lease, Want: want})
@@ -371,7 +394,7 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 			return
 		}
 		d.storeDelay = 0
-		d.sched.leased(want, res.Next)
+		d.sched.leased(now, want, res.Next)
 		asked := 0
 		for _, n := range want {
 			asked += n

@@ -29,7 +29,9 @@ import (
 //
 // A webhook is asked for jobs only when it may have due ones: it was woken,
 // the earliest due time the store reported has come, or the periodic poll
-// (jobs enqueued by other processes, leases reclaimed) marked it. Paused
+// (jobs enqueued by other processes, leases reclaimed) marked it. Workers
+// the rules give a webhook go first to the jobs handed off to it that wait
+// for one (see handoff.go), then to leases. Paused
 // webhooks (Retry-After) and disabled ones are not asked. This state is in
 // memory: each process keeps its own.
 
@@ -37,7 +39,10 @@ import (
 // goroutine touches it.
 type hookState struct {
 	inFlight int
-	reserved int  // workers reserved for hand-offs (see handoff.go)
+	reserved int // workers reserved for hand-offs (see handoff.go)
+	waiting  int // jobs handed off waiting for a request slot
+	// leasedAt: when its jobs were last asked for.
+	leasedAt time.Time
 	proven   bool // an attempt succeeded in this process
 	failing  bool // the last attempt that ended failed
 	paused   time.Time
@@ -124,7 +129,7 @@ func (s *scheduler) refresh(set *rule.Set) {
 		s.get(id).check = true
 	}
 	for id, st := range s.state {
-		if !present[id] && st.inFlight == 0 && st.reserved == 0 {
+		if !present[id] && st.inFlight == 0 && st.reserved == 0 && st.waiting == 0 {
 			delete(s.state, id)
 		}
 	}
@@ -196,7 +201,7 @@ func (s *scheduler) plan(now time.Time) map[string]int {
 				break
 			}
 			st := s.get(id)
-			if !st.mayHaveDue(now) || st.inFlight+st.reserved+want[id] >= s.limit(st) {
+			if !st.mayHaveDue(now) && st.waiting == 0 || st.inFlight+st.reserved+want[id] >= s.limit(st) {
 				continue
 			}
 			if st.restricted() {
@@ -217,11 +222,12 @@ func (s *scheduler) plan(now time.Time) map[string]int {
 	return want
 }
 
-// leased takes in what the store answered to a lease for want: the jobs still
-// queued (next) and those leased.
-func (s *scheduler) leased(want map[string]int, next map[string]time.Time) {
+// leased takes in what the store answered at now to a lease for want: the
+// jobs still queued (next) and those leased.
+func (s *scheduler) leased(now time.Time, want map[string]int, next map[string]time.Time) {
 	for id := range want {
 		st := s.get(id)
+		st.leasedAt = now
 		st.check = false
 		st.next, st.hasNext = next[id]
 	}
@@ -256,7 +262,7 @@ func (s *scheduler) ended(r result) (startedFailing, recovered bool) {
 	case released:
 		st.check = true
 	}
-	if st.inFlight == 0 && st.reserved == 0 && s.set != nil {
+	if st.inFlight == 0 && st.reserved == 0 && st.waiting == 0 && s.set != nil {
 		if _, ok := s.set.ByID(r.webhookID); !ok {
 			delete(s.state, r.webhookID)
 		}

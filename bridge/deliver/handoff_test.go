@@ -34,9 +34,10 @@ func reserveSoon(t *testing.T, d *Dispatcher, hookID string) time.Duration {
 	return lease
 }
 
-// A webhook proven and idle takes reservations up to its requests in
-// flight (PerWebhook); the job handed is delivered and acked like a leased
-// one; a reservation given back is free again.
+// A webhook proven and idle takes reservations up to twice its requests in
+// flight (PerWebhook: one round to start, one to wait); the job handed is
+// delivered and acked like a leased one; a reservation given back is free
+// again.
 func TestHandOffDeliversAndBoundsReservations(t *testing.T) {
 	recv := hooktest.New(t)
 	h := newHarness(t, webhook("w", recv.URL()))
@@ -47,15 +48,15 @@ func TestHandOffDeliversAndBoundsReservations(t *testing.T) {
 	if lease := reserveSoon(t, d, "w"); lease != 2*time.Minute {
 		t.Errorf("reservation's lease = %s, want the dispatcher's 2m", lease)
 	}
-	for range 3 { // PerWebhook is 4
+	for range 7 { // PerWebhook is 4
 		if _, ok := d.Reserve("w"); !ok {
-			t.Fatal("a reservation below PerWebhook was refused")
+			t.Fatal("a reservation below twice PerWebhook was refused")
 		}
 	}
 	if _, ok := d.Reserve("w"); ok {
-		t.Fatal("a fifth reservation for a webhook of PerWebhook 4 was taken")
+		t.Fatal("a ninth reservation for a webhook of PerWebhook 4 was taken")
 	}
-	d.Unreserve("w", 3)
+	d.Unreserve("w", 7)
 	if _, ok := d.Reserve("w"); !ok {
 		t.Fatal("a reservation given back was not free again")
 	}
@@ -117,4 +118,97 @@ func TestHandOffAfterStopReleases(t *testing.T) {
 	if got := h.depth(); got != (store.Depth{Ready: 1}) {
 		t.Errorf("depth after a hand-off to a stopped dispatcher = %+v, want the job ready", got)
 	}
+}
+
+// provenHole runs a dispatcher for webhook w (with h.params(5s), changed by
+// change), lets w succeed once at a receiver that answers, then points w
+// at a receiver that holds every request until released.
+func provenHole(t *testing.T, change func(*Params)) (*harness, *Dispatcher, *hooktest.Receiver) {
+	t.Helper()
+	fine, held := hooktest.New(t), hole(t)
+	h := newHarness(t, webhook("w", fine.URL()))
+	p := h.params(5 * time.Second)
+	change(&p)
+	d, _ := h.run(p)
+	h.enqueue("w", 1)
+	fine.WaitFor(t, 1, 10*time.Second)
+	waitFor(t, "the first job acked", func() bool { return h.depth() == store.Depth{} })
+	h.setHooks(webhook("w", held.URL()))
+	return h, d, held
+}
+
+// position is the index of each delivery id in the requests.
+func position(reqs []hooktest.Request) map[string]int {
+	at := map[string]int{}
+	for i, id := range deliveryIDs(reqs) {
+		at[id] = i
+	}
+	return at
+}
+
+// Jobs handed off while every request slot of their webhook is taken wait
+// for one, and go before the jobs queued for it; but once a queued job may
+// have been due for MaxQueueDelay, the queue goes first. (One request in
+// flight at a time, so that requests arrive in the order they start; the
+// test hands the jobs itself, beyond what reservations would allow.)
+func TestHandOffWaitsForASlotBeforeTheQueueForAWhile(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		delay      time.Duration
+		queueFirst bool
+	}{
+		{"within MaxQueueDelay", time.Hour, false},
+		{"after MaxQueueDelay", 100 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, d, held := provenHole(t, func(p *Params) { p.PerWebhook, p.MaxQueueDelay = 1, tc.delay })
+			h.enqueue("w", 8)
+			handed := h.leaseAll("w", time.Minute)
+			d.Hand(handed)
+			waitFor(t, "a request held", func() bool { return held.InFlight() == 1 })
+			queued := h.enqueue("w", 2)
+			d.Wake("w")
+			time.Sleep(200 * time.Millisecond) // past the shorter delay
+			if got := h.depth(); got != (store.Depth{Ready: 2, Leased: 8}) {
+				t.Fatalf("depth with a handed job in flight and 7 waiting = %+v, want 8 leased and the 2 queued ready", got)
+			}
+
+			held.Release()
+			reqs := held.WaitFor(t, 10, 10*time.Second)
+			if n := held.MaxInFlight(); n > 1 {
+				t.Errorf("%d requests in flight to a webhook of PerWebhook 1", n)
+			}
+			waitFor(t, "every job acked", func() bool { return h.depth() == store.Depth{} })
+			at := position(reqs)
+			lastQueued := max(at[queued[0]], at[queued[1]])
+			handedBefore := 0 // handed jobs delivered before the last queued one
+			for _, l := range handed {
+				if at[l.ID] < lastQueued {
+					handedBefore++
+				}
+			}
+			switch {
+			case tc.queueFirst && handedBefore > 1:
+				t.Errorf("deliveries in order %v: %d jobs handed off went before the queued %v, want only the one in flight", deliveryIDs(reqs), handedBefore, queued)
+			case !tc.queueFirst && handedBefore < len(handed):
+				t.Errorf("deliveries in order %v: the queued %v went before %d jobs handed off", deliveryIDs(reqs), queued, len(handed)-handedBefore)
+			}
+		})
+	}
+}
+
+// A job handed off whose lease would run out before a request could end
+// goes back to the queue rather than waiting for a slot. (No maintenance
+// in the test: it would queue the job again once its lease ran out.)
+func TestHandOffWithTooShortALeaseGoesBack(t *testing.T) {
+	h, d, held := provenHole(t, func(p *Params) { p.MaintainEvery = time.Hour })
+	h.enqueue("w", 4)
+	d.Hand(h.leaseAll("w", time.Minute))
+	waitFor(t, "4 requests held", func() bool { return held.InFlight() == 4 })
+	h.enqueue("w", 1)
+	d.Hand(h.leaseAll("w", 4*time.Second)) // the sender's time-out is 5s
+	waitFor(t, "the short-leased job queued again", func() bool { return h.depth() == store.Depth{Ready: 1, Leased: 4} })
+	held.Release()
+	held.WaitFor(t, 5, 10*time.Second)
+	waitFor(t, "every job acked", func() bool { return h.depth() == store.Depth{} })
 }

@@ -44,9 +44,9 @@ func post(h http.Handler, body []byte) int {
 	return w.Code
 }
 
-// A commit that fails gives back the workers it reserved for hand-offs:
-// after a 503, the webhook can still have all its requests reserved (a
-// reservation kept would take one of its workers for good).
+// A commit that fails gives back the places it reserved for hand-offs:
+// after a 503, the webhook can still have all its hand-offs reserved (a
+// reservation kept would take one for good).
 func TestFailedCommitGivesReservationsBack(t *testing.T) {
 	ctx := context.Background()
 	addr, prefix := redistest.Shared(t)
@@ -70,6 +70,7 @@ func TestFailedCommitGivesReservationsBack(t *testing.T) {
 	hooks := func() *rule.Set { return set }
 	log, _ := test.NewNullLogger()
 	const perWebhook = 4
+	const reservable = 2 * perWebhook // a round of requests in flight, one waiting
 	d := deliver.New(deliver.Params{
 		Queue: queue, Hooks: hooks, Sender: deliver.NewSender(deliver.SenderParams{Version: "test", Timeout: 5 * time.Second}),
 		Workers: 8, PerWebhook: perWebhook, Log: log,
@@ -89,7 +90,7 @@ func TestFailedCommitGivesReservationsBack(t *testing.T) {
 	hook.WaitFor(t, 1, 10*time.Second) // the webhook is proven
 	reserveAll := func() int {
 		n := 0
-		for ; n <= perWebhook; n++ {
+		for ; n <= reservable; n++ {
 			if _, ok := d.Reserve("w"); !ok {
 				break
 			}
@@ -100,9 +101,9 @@ func TestFailedCommitGivesReservationsBack(t *testing.T) {
 	allFree := func(when string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for n := reserveAll(); n != perWebhook; n = reserveAll() {
+		for n := reserveAll(); n != reservable; n = reserveAll() {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s, %d of the idle webhook's %d requests can be reserved; want all", when, n, perWebhook)
+				t.Fatalf("%s, %d of the idle webhook's %d hand-offs can be reserved; want all", when, n, reservable)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

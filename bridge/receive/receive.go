@@ -36,7 +36,7 @@ type Ingester interface {
 // dispatcher (deliver.Dispatcher; see its handoff.go): a job committed
 // leased to this process is delivered from memory, without a lease call.
 type Handoff interface {
-	// Reserve takes a worker for a job of the webhook, for a lease of the
+	// Reserve takes a place for a job of the webhook, for a lease of the
 	// returned length; false when the job is to be queued.
 	Reserve(webhookID string) (lease time.Duration, ok bool)
 	// Unreserve gives back n reservations not handed.
