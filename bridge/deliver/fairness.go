@@ -41,11 +41,13 @@ type hookState struct {
 	inFlight int
 	reserved int // workers reserved for hand-offs (see handoff.go)
 	waiting  int // jobs handed off waiting for a request slot
-	// leasedAt: when its jobs were last asked for.
-	leasedAt time.Time
-	proven   bool // an attempt succeeded in this process
-	failing  bool // the last attempt that ended failed
-	paused   time.Time
+	// leasedAt: when its jobs were last asked for; handedRun: waiting jobs
+	// started in a row since a slot last went to its queue.
+	leasedAt  time.Time
+	handedRun int
+	proven    bool // an attempt succeeded in this process
+	failing   bool // the last attempt that ended failed
+	paused    time.Time
 	// check: the webhook may have due jobs the scheduler does not know of.
 	check bool
 	// next is the earliest due time of its queued jobs, when hasNext.
