@@ -29,17 +29,17 @@ import (
 //
 // A webhook is asked for jobs only when it may have due ones: it was woken,
 // the earliest due time the store reported has come, or the periodic poll
-// (jobs enqueued by other processes, leases reclaimed) marked it. Workers
-// the rules give a webhook go first to the jobs handed off to it that wait
-// for one (see handoff.go), then to leases. Paused
-// webhooks (Retry-After) and disabled ones are not asked. This state is in
-// memory: each process keeps its own.
+// (jobs enqueued by other processes, leases reclaimed) marked it; and
+// jobs handed off to it that wait for a worker (see handoff.go) go before
+// its leases, within what the rules give it. Paused webhooks (Retry-After)
+// and disabled ones are not asked. This state is in memory: each process
+// keeps its own.
 
 // hookState is what the scheduler knows of one webhook. Only the Run
 // goroutine touches it.
 type hookState struct {
 	inFlight int
-	reserved int // workers reserved for hand-offs (see handoff.go)
+	reserved int // places reserved for hand-offs (see handoff.go)
 	waiting  int // jobs handed off waiting for a request slot
 	// leasedAt: when its jobs were last asked for; handedRun: waiting jobs
 	// started in a row since a slot last went to its queue.

@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/distribution/distribution/v3/notifications"
+	gojson "github.com/goccy/go-json"
 )
 
 // Envelope is the body the registry posts: a list of events, each kept as raw
