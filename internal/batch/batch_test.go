@@ -198,14 +198,7 @@ func TestWaitingCallsRunWithTheFirstThatCannotWait(t *testing.T) {
 	}
 	go func() { done <- r.Do(3) }() // cannot wait: ends the linger, runs with 2
 	for range 2 {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("a call that cannot wait did not end the hour's linger")
-		}
+		waitDo(t, done, "a call that cannot wait did not end the hour's linger")
 	}
 	if diff := cmp.Diff([][]int{{2, 3}}, batches); diff != "" {
 		t.Errorf("batches (-want +got):\n%s", diff)
@@ -214,16 +207,23 @@ func TestWaitingCallsRunWithTheFirstThatCannotWait(t *testing.T) {
 	// Alone, a call that cannot wait runs at once.
 	finished := make(chan error, 1)
 	go func() { finished <- r.Do(5) }()
+	waitDo(t, finished, "a call that cannot wait lingered")
+	if got := runs(); got != 2 {
+		t.Errorf("%d batches, want 2", got)
+	}
+}
+
+// waitDo waits for a Do's error on done and fails on it, or with late
+// after 30s.
+func waitDo(t *testing.T, done <-chan error, late string) {
+	t.Helper()
 	select {
-	case err := <-finished:
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("a call that cannot wait lingered")
-	}
-	if got := runs(); got != 2 {
-		t.Errorf("%d batches, want 2", got)
+		t.Fatal(late)
 	}
 }
 

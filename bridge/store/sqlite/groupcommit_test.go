@@ -54,15 +54,7 @@ func TestGroupCommitKeepsEachWriteApart(t *testing.T) {
 		}()
 	}
 	waitPending(t, s, 3)
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := <-results; err != nil {
-			t.Error(err)
-		}
-	}
+	releaseHeld(t, release, first, results, 3)
 
 	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 10}})
 	if err != nil {
@@ -113,6 +105,24 @@ func hold(s *Store, fn func(store.Tx) error) (release chan struct{}, first chan 
 	}()
 	<-holding
 	return release, first
+}
+
+// releaseHeld lets the write hold holds commit, and reports its error and
+// those of the n writes that waited behind it (on results); it returns
+// whether any failed.
+func releaseHeld(t *testing.T, release chan struct{}, first <-chan error, results <-chan error, n int) (failed bool) {
+	t.Helper()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-results; err != nil {
+			t.Error(err)
+			failed = true
+		}
+	}
+	return failed
 }
 
 // waitPending waits until n writes wait behind the one committing.
@@ -198,14 +208,8 @@ func TestHandoffLetsGoWhenItsWriteIsUndone(t *testing.T) {
 		results <- nil
 	}()
 	waitPending(t, s, 2)
-	close(release)
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := <-results; err != nil {
-			t.Fatal(err)
-		}
+	if releaseHeld(t, release, first, results, 2) {
+		return
 	}
 
 	var held []string
