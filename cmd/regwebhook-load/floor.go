@@ -24,6 +24,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	_ "modernc.org/sqlite" // the floor's embedded store: the driver regwebhook uses
+
+	"github.com/regwebhook/regwebhook/internal/gogc"
 )
 
 // The floor is the cheapest program that does regwebhook's job on the same
@@ -61,6 +63,7 @@ func newFloorCmd() *cobra.Command {
 		Short: "Run the floor: store each envelope (one INSERT or RPUSH), POST it to every matching URI",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			gogc.Set(os.Getenv) // as regwebhook serve: the ratios compare the programs, not the settings
 			return runFloor(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/regwebhook/regwebhook/bridge/server"
 	"github.com/regwebhook/regwebhook/config"
+	"github.com/regwebhook/regwebhook/internal/gogc"
 )
 
 const serveLong = `Run regwebhook: take the registry's notifications on /v1/notifications,
@@ -47,6 +48,7 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func serve(ctx context.Context, path string) error {
+	gogc.Set(os.Getenv)
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err

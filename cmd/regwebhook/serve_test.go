@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -190,4 +191,48 @@ delivery: {retry: {initial: 50ms, max: 1s}}
 	waitDelivered(t, rb, after, 20*time.Second)
 	// The first webhook, in the file all along, got every event.
 	waitDelivered(t, ra, posted, 20*time.Second)
+}
+
+// serve collects garbage at GOGC 400 unless the environment sets GOGC, as
+// its /metrics shows; an operator's GOGC wins.
+func TestServeGOGC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs regwebhook as a process")
+	}
+	for _, tc := range []struct{ env, want string }{
+		{"", "go_gc_gogc_percent 400\n"},
+		{"150", "go_gc_gogc_percent 150\n"},
+	} {
+		t.Run("GOGC="+tc.env, func(t *testing.T) {
+			t.Setenv("GOGC", tc.env)
+			dir := t.TempDir()
+			addr := freeAddr(t)
+			cfg := filepath.Join(dir, "regwebhook.yml")
+			writeFile(t, cfg, fmt.Sprintf("http: {addr: %q}\nstore: {embedded: {path: %q}}\n", addr, dataDir(dir)))
+			startServe(t, cfg, addr)
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(body), tc.want) {
+				t.Errorf("/metrics lacks %q; its go_gc lines:\n%s", tc.want, grepLines(string(body), "go_gc_gogc"))
+			}
+		})
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
