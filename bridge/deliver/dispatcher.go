@@ -316,11 +316,14 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 		d.takeWakes()
 		d.takeHanded()
 		d.sweepWaiting(now)
-		d.schedule(ctx, work)
+		more := d.schedule(ctx, work)
 
 		now = d.now()
 		d.publish(now)
 		next := minTime(nextPoll, nextMaintain)
+		if more {
+			next = now
+		}
 		if t := d.sched.nextEvent(now); !t.IsZero() {
 			next = minTime(next, t)
 		}
@@ -354,15 +357,22 @@ func (d *Dispatcher) takeWakes() {
 	d.sched.wake(woken)
 }
 
+// scheduleRounds bounds the lease rounds of one turn of the loop.
+const scheduleRounds = 4
+
 // schedule starts what the fairness rules allow: jobs handed off that wait
 // for a slot, and jobs it leases. It asks again while the store had fewer
-// jobs than asked for and workers are left, a few times at most: every
-// round marks the webhooks that came up short as having nothing due, so
-// the rounds converge.
-func (d *Dispatcher) schedule(ctx, work context.Context) {
-	for range 4 {
+// jobs than asked for and workers are left: every round marks the webhooks
+// that came up short as having nothing due, so the rounds converge. After
+// scheduleRounds it stops, so that the loop takes in finished requests and
+// wakes, and reports more: webhooks may still have due jobs, and the loop
+// must come back at once rather than wait for an event. (A round asks
+// Workers webhooks at most: after a poll marks 4,000 webhooks, of which a
+// few have jobs, the sweep takes 4000/Workers rounds.)
+func (d *Dispatcher) schedule(ctx, work context.Context) (more bool) {
+	for range scheduleRounds {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		// Drain finished requests first: their workers are free again.
 		for drained := false; !drained; {
@@ -375,11 +385,11 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 		}
 		now := d.now()
 		if now.Before(d.storeRetryAt) {
-			return
+			return false
 		}
 		want := d.sched.plan(now)
 		if want == nil {
-			return
+			return false
 		}
 		d.startWaiting(work, want, now)
 		if len(want) == 0 {
@@ -391,7 +401,7 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 		cancel()
 		if err != nil {
 			d.storeFailed(now, "lease", err)
-			return
+			return false
 		}
 		d.storeDelay = 0
 		d.sched.leased(now, want, res.Next)
@@ -403,9 +413,10 @@ func (d *Dispatcher) schedule(ctx, work context.Context) {
 			d.start(work, l)
 		}
 		if len(res.Leases) >= asked {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 func (d *Dispatcher) start(work context.Context, l store.Lease) {

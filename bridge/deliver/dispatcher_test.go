@@ -460,3 +460,25 @@ func TestDisabledWebhookHeld(t *testing.T) {
 		t.Errorf("the re-enabled webhook got %d requests, want 1", n)
 	}
 }
+
+// Jobs of webhooks far down the list are found without waiting for a poll:
+// with many webhooks marked as maybe having jobs (at start, after a poll)
+// and few of them with any, the dispatcher asks round after round until it
+// has asked them all, not a few rounds and then nothing until the next
+// event.
+func TestManyWebhooksFewWithJobs(t *testing.T) {
+	r := hooktest.New(t)
+	var hooks []*rule.Webhook
+	for i := range 200 {
+		hooks = append(hooks, webhook(fmt.Sprintf("hook%03d", i), r.URL()))
+	}
+	h := newHarness(t, hooks...)
+	for i := 190; i < 200; i++ {
+		h.enqueue(fmt.Sprintf("hook%03d", i), 1)
+	}
+	p := h.params(time.Minute)
+	p.PollEvery = time.Hour // only the start marks the webhooks
+	p.MaintainEvery = time.Hour
+	h.run(p)
+	waitFor(t, "the jobs of the last 10 of 200 webhooks, 8 workers", func() bool { return r.Count() == 10 })
+}
