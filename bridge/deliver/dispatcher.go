@@ -223,7 +223,7 @@ func New(p Params) *Dispatcher {
 		waiting:       map[string][]store.Lease{},
 		maxWaiting:    waitingPerWorker * p.Workers,
 		wakeCh:        make(chan struct{}, 1),
-		ho:            handoffs{budget: map[string]int{}, reserved: map[string]int{}},
+		ho:            handoffs{budget: map[string]*int{}, reserved: map[string]int{}},
 		done:          make(chan result, p.Workers),
 		idle:          make(chan func()),
 		maxIdle:       int32(p.Workers),
@@ -307,7 +307,9 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 			nextMaintain = now.Add(d.maintainEvery)
 		}
 		set := d.hooks()
-		d.sched.refresh(set)
+		if d.sched.refresh(set) {
+			d.budgets()
+		}
 		d.dropSeries(set)
 		if !now.Before(nextPoll) {
 			d.sched.checkAll()

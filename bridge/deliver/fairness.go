@@ -1,7 +1,7 @@
 package deliver
 
 import (
-	"slices"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -53,6 +53,13 @@ type hookState struct {
 	// next is the earliest due time of its queued jobs, when hasNext.
 	next    time.Time
 	hasNext bool
+	// budget: the reservations it may take (see handoffs), nil unless it is
+	// enabled; guarded by handoffs.mu.
+	budget *int
+	// idx: its place in scheduler.hooks, -1 when not enabled; dirty: its
+	// budget is to be worked out again (see scheduler.touch).
+	idx   int
+	dirty bool
 }
 
 // restricted reports whether the webhook gets one request in flight and
@@ -82,9 +89,27 @@ type scheduler struct {
 	// restrictedCap is how many requests restricted webhooks may hold.
 	restrictedCap int
 
-	set        *rule.Set
-	order      []string // ids of the enabled webhooks, sorted
-	state      map[string]*hookState
+	set   *rule.Set
+	order []string // ids of the enabled webhooks, sorted
+	// hooks are their states, in the same order. A turn of the loop looks
+	// only at those marked in maybe (plan, nextEvent) or touched (publish):
+	// with thousands of webhooks, walking them all was most of its time.
+	hooks []*hookState
+	state map[string]*hookState
+	// busy: the states with requests in flight; held: those with places
+	// reserved (both a few, whatever the number of webhooks).
+	busy map[*hookState]struct{}
+	held []*hookState
+	cand []int // plan's scratch: indexes into hooks
+	// maybe has bit i set when hooks[i] may want a turn: it is marked to
+	// check, or has a due time, waiting jobs or a pause. Set wherever one
+	// of those is, cleared by plan when none is left: a turn walks the few
+	// webhooks with something to do, not all of them.
+	maybe []uint64
+	// touched: states whose budget changed this turn; all: every one's
+	// (see publish).
+	touched    []*hookState
+	touchedAll bool
 	inFlight   int
 	reserved   int // workers reserved for hand-offs, in all
 	lastServed string
@@ -96,6 +121,7 @@ func newScheduler(workers, perWebhook int) *scheduler {
 		perWebhook:    perWebhook,
 		restrictedCap: max(1, workers/2),
 		state:         map[string]*hookState{},
+		busy:          map[*hookState]struct{}{},
 	}
 }
 
@@ -109,10 +135,11 @@ func (s *scheduler) limit(st *hookState) int {
 
 // refresh takes a new set of webhooks: webhooks that appear, or come back
 // enabled, are checked; the state of deleted ones is dropped once nothing is
-// in flight to them (their jobs went with them).
-func (s *scheduler) refresh(set *rule.Set) {
+// in flight to them (their jobs went with them). It reports whether the set
+// was new.
+func (s *scheduler) refresh(set *rule.Set) bool {
 	if set == s.set {
-		return
+		return false
 	}
 	s.set = set
 	s.order = s.order[:0]
@@ -127,13 +154,71 @@ func (s *scheduler) refresh(set *rule.Set) {
 		}
 	}
 	sort.Strings(s.order)
-	for _, id := range s.order {
-		s.get(id).check = true
+	for _, st := range s.state {
+		st.idx = -1
+	}
+	s.hooks = s.hooks[:0]
+	for i, id := range s.order {
+		st := s.get(id)
+		st.check, st.idx = true, i
+		s.hooks = append(s.hooks, st)
 	}
 	for id, st := range s.state {
 		if !present[id] && st.inFlight == 0 && st.reserved == 0 && st.waiting == 0 {
 			delete(s.state, id)
 		}
+	}
+	s.maybe = make([]uint64, (len(s.hooks)+63)/64)
+	s.markAll()
+	s.touchedAll = true
+	return true
+}
+
+// mark notes that st may want a turn.
+func (s *scheduler) mark(st *hookState) {
+	if st.idx >= 0 {
+		s.maybe[st.idx/64] |= 1 << (st.idx % 64)
+	}
+}
+
+// markAll notes that every enabled webhook may want a turn.
+func (s *scheduler) markAll() {
+	for w := range s.maybe {
+		s.maybe[w] = ^uint64(0)
+	}
+	if r := len(s.hooks) % 64; r != 0 {
+		s.maybe[len(s.maybe)-1] = 1<<r - 1
+	}
+}
+
+// eachMaybe calls fn with the index of every webhook marked in maybe,
+// starting at from and wrapping around.
+func (s *scheduler) eachMaybe(from int, fn func(i int)) {
+	scan := func(lo, hi int) {
+		for w := lo / 64; w*64 < hi; w++ {
+			word := s.maybe[w]
+			if w == lo/64 {
+				word &= ^uint64(0) << (lo % 64)
+			}
+			for ; word != 0; word &= word - 1 {
+				i := w*64 + bits.TrailingZeros64(word)
+				if i >= hi {
+					return
+				}
+				fn(i)
+			}
+		}
+	}
+	scan(from, len(s.hooks))
+	scan(0, from)
+}
+
+// touch notes that st's budget for hand-offs changed (its requests in
+// flight, jobs waiting or health): publish works it out again.
+func (s *scheduler) touch(st *hookState) {
+	if !st.dirty {
+		st.dirty = true
+		s.touched = append(s.touched, st)
 	}
 }
 
@@ -141,19 +226,22 @@ func (s *scheduler) refresh(set *rule.Set) {
 // leaves them free.
 func (s *scheduler) reserve(reserved map[string]int) {
 	s.reserved = 0
-	for _, st := range s.state {
+	for _, st := range s.held {
 		st.reserved = 0
 	}
+	s.held = s.held[:0]
 	for id, n := range reserved {
-		s.get(id).reserved = n
+		st := s.get(id)
+		st.reserved = n
 		s.reserved += n
+		s.held = append(s.held, st)
 	}
 }
 
 func (s *scheduler) get(id string) *hookState {
 	st, ok := s.state[id]
 	if !ok {
-		st = &hookState{check: true}
+		st = &hookState{check: true, idx: -1}
 		s.state[id] = st
 	}
 	return st
@@ -161,9 +249,10 @@ func (s *scheduler) get(id string) *hookState {
 
 // checkAll marks every enabled webhook for a look at the store.
 func (s *scheduler) checkAll() {
-	for _, id := range s.order {
-		s.get(id).check = true
+	for _, st := range s.hooks {
+		st.check = true
 	}
+	s.markAll()
 }
 
 // wake marks webhooks whose jobs were just committed.
@@ -171,6 +260,7 @@ func (s *scheduler) wake(ids map[string]bool) {
 	for id := range ids {
 		if st, ok := s.state[id]; ok {
 			st.check = true
+			s.mark(st)
 		}
 	}
 }
@@ -183,27 +273,46 @@ func (s *scheduler) plan(now time.Time) map[string]int {
 		return nil
 	}
 	restrictedFree := s.restrictedCap
-	for _, st := range s.state {
+	for st := range s.busy {
 		if st.restricted() {
 			restrictedFree -= st.inFlight
 		}
 	}
 	// Round-robin: start after the webhook served last.
+	n := len(s.order)
 	start := sort.SearchStrings(s.order, s.lastServed)
-	if start < len(s.order) && s.order[start] == s.lastServed {
+	if start < n && s.order[start] == s.lastServed {
 		start++
 	}
-	order := slices.Concat(s.order[start:], s.order[:start])
+
+	// One walk over the webhooks marked in maybe finds those that may get
+	// a worker, in round-robin order; the rounds below go over those only.
+	cand := s.cand[:0]
+	s.eachMaybe(start%max(n, 1), func(i int) {
+		st := s.hooks[i]
+		if !st.paused.IsZero() && !st.paused.After(now) {
+			st.paused = time.Time{} // over: hand-offs again
+			s.touch(st)
+		}
+		if !st.check && !st.hasNext && st.waiting == 0 && st.paused.IsZero() {
+			s.maybe[i/64] &^= 1 << (i % 64)
+			return
+		}
+		if (st.mayHaveDue(now) || st.waiting > 0) && st.inFlight+st.reserved < s.limit(st) {
+			cand = append(cand, i)
+		}
+	})
+	s.cand = cand
 
 	var want map[string]int
 	for progress := true; progress && free > 0; {
 		progress = false
-		for _, id := range order {
+		for _, i := range cand {
 			if free == 0 {
 				break
 			}
-			st := s.get(id)
-			if !st.mayHaveDue(now) && st.waiting == 0 || st.inFlight+st.reserved+want[id] >= s.limit(st) {
+			id, st := s.order[i], s.hooks[i]
+			if st.inFlight+st.reserved+want[id] >= s.limit(st) {
 				continue
 			}
 			if st.restricted() {
@@ -232,13 +341,17 @@ func (s *scheduler) leased(now time.Time, want map[string]int, next map[string]t
 		st.leasedAt = now
 		st.check = false
 		st.next, st.hasNext = next[id]
+		s.mark(st) // plan clears it when nothing is left
 	}
 }
 
 // started counts a request in flight to the webhook.
 func (s *scheduler) started(id string) {
-	s.get(id).inFlight++
+	st := s.get(id)
+	st.inFlight++
 	s.inFlight++
+	s.busy[st] = struct{}{}
+	s.touch(st)
 }
 
 // ended counts a request that ended, and reports whether the webhook's
@@ -246,7 +359,11 @@ func (s *scheduler) started(id string) {
 func (s *scheduler) ended(r result) (startedFailing, recovered bool) {
 	s.inFlight--
 	st := s.get(r.webhookID)
-	st.inFlight--
+	if st.inFlight--; st.inFlight == 0 {
+		delete(s.busy, st)
+	}
+	s.touch(st)
+	defer s.mark(st)
 	switch r.kind {
 	case delivered:
 		recovered = st.failing
@@ -281,14 +398,15 @@ func (s *scheduler) nextEvent(now time.Time) time.Time {
 			t = c
 		}
 	}
-	for _, st := range s.state {
+	s.eachMaybe(0, func(i int) {
+		st := s.hooks[i]
 		if st.paused.After(now) {
 			earlier(st.paused)
-			continue
+			return
 		}
 		if st.hasNext {
 			earlier(st.next)
 		}
-	}
+	})
 	return t
 }

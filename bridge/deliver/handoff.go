@@ -57,12 +57,12 @@ const waitingPerWorker = 8
 // handoffs is what the receiving goroutines and the Run goroutine share.
 type handoffs struct {
 	mu       sync.Mutex
-	open     bool           // reservations may be made: from the first turn on
-	budget   map[string]int // reservations a webhook may take
-	free     int            // and reservations in all
-	reserved map[string]int // reservations not yet handed or given back
-	handed   []store.Lease  // handed, not yet started
-	stopped  bool           // Run has ended: hand-offs are released
+	open     bool            // reservations may be made: from the first turn on
+	budget   map[string]*int // reservations an enabled webhook may take: its hookState's cell
+	free     int             // and reservations in all
+	reserved map[string]int  // reservations not yet handed or given back
+	handed   []store.Lease   // handed, not yet started
+	stopped  bool            // Run has ended: hand-offs are released
 }
 
 // Reserve takes a place for a job of the webhook that the caller is about
@@ -74,10 +74,11 @@ func (d *Dispatcher) Reserve(webhookID string) (lease time.Duration, ok bool) {
 	h := &d.ho
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.open || h.free <= 0 || h.budget[webhookID] <= 0 {
+	c := h.budget[webhookID]
+	if !h.open || h.free <= 0 || c == nil || *c <= 0 {
 		return 0, false
 	}
-	h.budget[webhookID]--
+	*c--
 	h.free--
 	h.reserved[webhookID]++
 	return d.lease, true
@@ -94,7 +95,9 @@ func (d *Dispatcher) Unreserve(webhookID string, n int) {
 		delete(h.reserved, webhookID)
 	}
 	if h.open {
-		h.budget[webhookID] += n
+		if c := h.budget[webhookID]; c != nil {
+			*c += n
+		}
 		h.free += n
 	}
 	h.mu.Unlock()
@@ -146,7 +149,10 @@ func (d *Dispatcher) takeHanded() {
 	d.metrics.handed.Add(float64(len(handed)))
 	for _, l := range handed {
 		d.waiting[l.WebhookID] = append(d.waiting[l.WebhookID], l)
-		d.sched.get(l.WebhookID).waiting++
+		st := d.sched.get(l.WebhookID)
+		st.waiting++
+		d.sched.mark(st)
+		d.sched.touch(st)
 		d.nwaiting++
 	}
 }
@@ -233,6 +239,9 @@ func (d *Dispatcher) queueFirst(st *hookState, now time.Time) bool {
 func (d *Dispatcher) setWaiting(id string, ls []store.Lease) {
 	st := d.sched.get(id)
 	d.nwaiting += len(ls) - st.waiting
+	if st.waiting != len(ls) {
+		d.sched.touch(st)
+	}
 	st.waiting = len(ls)
 	if len(ls) == 0 {
 		delete(d.waiting, id)
@@ -253,27 +262,60 @@ func (d *Dispatcher) giveBack(ls []store.Lease) {
 // publish sets what may be reserved until the next turn: for each webhook
 // that may take hand-offs, twice its request slots less those in flight,
 // waiting and reserved, and in all the free workers and maxWaiting less
-// those waiting and reserved.
+// those waiting and reserved. Only the budgets of webhooks whose requests,
+// waiting jobs or health changed since the last turn are worked out again
+// (scheduler.touch): Reserve, Unreserve and Hand keep the others' right as
+// they take and give back places. Each is written through the cell its
+// state holds.
 func (d *Dispatcher) publish(now time.Time) {
 	h := &d.ho
+	s := d.sched
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	clear(h.budget)
 	total := 0
 	for _, n := range h.reserved {
 		total += n
 	}
-	h.free = d.sched.workers - d.sched.inFlight + d.maxWaiting - d.nwaiting - total
-	for _, id := range d.sched.order {
-		st := d.sched.get(id)
-		if st.restricted() || st.paused.After(now) {
-			continue
+	h.free = s.workers - s.inFlight + d.maxWaiting - d.nwaiting - total
+	set := func(st *hookState) {
+		st.dirty = false
+		if st.idx < 0 {
+			return // not enabled: no budget
 		}
-		if n := 2*d.sched.limit(st) - st.inFlight - st.waiting - h.reserved[id]; n > 0 {
-			h.budget[id] = n
+		if st.restricted() || st.paused.After(now) {
+			*st.budget = 0
+			return
+		}
+		*st.budget = 2*s.limit(st) - st.inFlight - st.waiting - h.reserved[s.order[st.idx]]
+	}
+	if s.touchedAll {
+		for _, st := range s.hooks {
+			set(st)
 		}
 	}
+	for _, st := range s.touched {
+		if st.dirty {
+			set(st)
+		}
+	}
+	s.touched, s.touchedAll = s.touched[:0], false
 	h.open = true
+}
+
+// budgets gives every enabled webhook a budget cell, after the set of
+// webhooks changed; a webhook no longer enabled gets no reservations.
+func (d *Dispatcher) budgets() {
+	h := &d.ho
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.budget = make(map[string]*int, len(d.sched.order))
+	for i, id := range d.sched.order {
+		st := d.sched.hooks[i]
+		if st.budget == nil {
+			st.budget = new(int)
+		}
+		h.budget[id] = st.budget
+	}
 }
 
 // stopHandoffs ends hand-offs when Run ends, and releases the jobs handed
