@@ -215,3 +215,29 @@ func TestHandOffWithTooShortALeaseGoesBack(t *testing.T) {
 	held.WaitFor(t, 5, 10*time.Second)
 	waitFor(t, "every job acked", func() bool { return h.depth() == store.Depth{} })
 }
+
+// A webhook that answers 503 with Retry-After takes no reservations while it
+// is paused and failing, and takes them again once an attempt after the
+// pause succeeds: its budget is worked out again when its requests end.
+func TestHandOffStopsWhilePausedAndComesBack(t *testing.T) {
+	recv := hooktest.New(t, hooktest.Statuses(http.StatusOK, http.StatusServiceUnavailable, http.StatusOK), hooktest.RetryAfter("1"))
+	h := newHarness(t, webhook("w", recv.URL()))
+	d, _ := h.run(h.params(5 * time.Second))
+	h.enqueue("w", 1)
+	recv.WaitFor(t, 1, 10*time.Second) // proven
+	reserveSoon(t, d, "w")
+	d.Unreserve("w", 1)
+
+	h.enqueue("w", 1)
+	recv.WaitFor(t, 2, 10*time.Second) // 503, Retry-After: 1
+	waitFor(t, "reservations refused while paused", func() bool {
+		if _, ok := d.Reserve("w"); ok {
+			d.Unreserve("w", 1)
+			return false
+		}
+		return true
+	})
+	recv.WaitFor(t, 3, 10*time.Second) // the retry after the pause: 200
+	reserveSoon(t, d, "w")
+	d.Unreserve("w", 1)
+}
