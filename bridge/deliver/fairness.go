@@ -53,8 +53,8 @@ type hookState struct {
 	// next is the earliest due time of its queued jobs, when hasNext.
 	next    time.Time
 	hasNext bool
-	// budget: the reservations it may take (see handoffs), nil unless it is
-	// enabled; guarded by handoffs.mu.
+	// budget: the reservations it may take, its cell in handoffs.budget
+	// while it is enabled (nil until it first is); guarded by handoffs.mu.
 	budget *int
 	// idx: its place in scheduler.hooks, -1 when not enabled; dirty: its
 	// budget is to be worked out again (see scheduler.touch).
