@@ -148,12 +148,7 @@ func (d *Dispatcher) takeHanded() {
 	h.mu.Unlock()
 	d.metrics.handed.Add(float64(len(handed)))
 	for _, l := range handed {
-		d.waiting[l.WebhookID] = append(d.waiting[l.WebhookID], l)
-		st := d.sched.get(l.WebhookID)
-		st.waiting++
-		d.sched.mark(st)
-		d.sched.touch(st)
-		d.nwaiting++
+		d.setWaiting(l.WebhookID, append(d.waiting[l.WebhookID], l))
 	}
 }
 
@@ -235,7 +230,8 @@ func (d *Dispatcher) queueFirst(st *hookState, now time.Time) bool {
 	return st.hasNext && now.Sub(st.next) >= d.maxQueueDelay
 }
 
-// setWaiting replaces the jobs waiting for the webhook's slots.
+// setWaiting replaces the jobs waiting for the webhook's slots, and keeps
+// the counts, the webhook's budget and its mark for a turn in step.
 func (d *Dispatcher) setWaiting(id string, ls []store.Lease) {
 	st := d.sched.get(id)
 	d.nwaiting += len(ls) - st.waiting
@@ -247,6 +243,7 @@ func (d *Dispatcher) setWaiting(id string, ls []store.Lease) {
 		delete(d.waiting, id)
 	} else {
 		d.waiting[id] = ls
+		d.sched.mark(st)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -241,3 +242,18 @@ func waitDelivered(t *testing.T, r *hooktest.Receiver, want map[string]bool, tim
 
 // dataDir is the embedded store's directory for a test's config.
 func dataDir(dir string) string { return filepath.Join(dir, "data") }
+
+// getText returns the body that GET url answers.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read: %v", url, err)
+	}
+	return string(b)
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -481,13 +480,7 @@ func TestRedisPersistenceWarnings(t *testing.T) {
 		if ready.Status != "ok" || len(ready.Warnings) != 1 || !strings.Contains(ready.Warnings[0], "has AOF off") {
 			t.Errorf("/readyz: got %+v, want status ok and the AOF warning", ready)
 		}
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		metrics, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(metrics), "\nregwebhook_store_persistence_warnings 1\n") {
+		if metrics := getText(t, "http://"+addr+"/metrics"); !strings.Contains(metrics, "\nregwebhook_store_persistence_warnings 1\n") {
 			t.Errorf("/metrics has no regwebhook_store_persistence_warnings 1")
 		}
 	}

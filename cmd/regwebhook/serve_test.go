@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -210,17 +209,8 @@ func TestServeGOGC(t *testing.T) {
 			cfg := filepath.Join(dir, "regwebhook.yml")
 			writeFile(t, cfg, fmt.Sprintf("http: {addr: %q}\nstore: {embedded: {path: %q}}\n", addr, dataDir(dir)))
 			startServe(t, cfg, addr)
-			resp, err := http.Get("http://" + addr + "/metrics")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(body), tc.want) {
-				t.Errorf("/metrics lacks %q; its go_gc lines:\n%s", tc.want, grepLines(string(body), "go_gc_gogc"))
+			if body := getText(t, "http://"+addr+"/metrics"); !strings.Contains(body, tc.want) {
+				t.Errorf("/metrics lacks %q; its go_gc lines:\n%s", tc.want, grepLines(body, "go_gc_gogc"))
 			}
 		})
 	}
