@@ -116,6 +116,11 @@ type Dispatcher struct {
 	waiting    map[string][]store.Lease
 	nwaiting   int
 	maxWaiting int
+	// sweepAt is when the first waiting job's lease gets too short to start
+	// a request (zero: none waits); sweepAll, that a webhook's set or health
+	// changed. sweepWaiting walks the waiting jobs only then.
+	sweepAt  time.Time
+	sweepAll bool
 
 	done chan result    // workers report here; buffered to Workers
 	wg   sync.WaitGroup // jobs started and not yet ended, acks included
@@ -309,6 +314,7 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 		set := d.hooks()
 		if d.sched.refresh(set) {
 			d.budgets()
+			d.sweepAll = true
 		}
 		d.dropSeries(set)
 		if !now.Before(nextPoll) {
@@ -317,7 +323,6 @@ func (d *Dispatcher) loop(ctx, work context.Context) {
 		}
 		d.takeWakes()
 		d.takeHanded()
-		d.sweepWaiting(now)
 		more := d.schedule(ctx, work)
 
 		now = d.now()
@@ -386,6 +391,8 @@ func (d *Dispatcher) schedule(ctx, work context.Context) (more bool) {
 			}
 		}
 		now := d.now()
+		// After the drain: a request that just failed paused its webhook.
+		d.sweepWaiting(now)
 		if now.Before(d.storeRetryAt) {
 			return false
 		}
@@ -467,6 +474,9 @@ func (d *Dispatcher) worker(job func()) {
 // that failed or succeeded, then on each change) and in the log.
 func (d *Dispatcher) ended(r result) {
 	failing, recovered := d.sched.ended(r)
+	if r.kind == failed {
+		d.sweepAll = true // paused, or failing: its waiting jobs go back
+	}
 	_, shown := d.series[r.webhookID]
 	firstSuccess := r.kind == delivered && !shown
 	if !failing && !recovered && !firstSuccess {

@@ -149,13 +149,29 @@ func (d *Dispatcher) takeHanded() {
 	d.metrics.handed.Add(float64(len(handed)))
 	for _, l := range handed {
 		d.setWaiting(l.WebhookID, append(d.waiting[l.WebhookID], l))
+		d.sweepBy(l)
+	}
+}
+
+// sweepBy moves sweepAt up to when l's lease gets too short to start a
+// request.
+func (d *Dispatcher) sweepBy(l store.Lease) {
+	if at := l.Until.Add(-d.sender.timeout); d.sweepAt.IsZero() || at.Before(d.sweepAt) {
+		d.sweepAt = at
 	}
 }
 
 // sweepWaiting gives back to the queue the waiting jobs that must not wait
 // for a slot any longer: their webhook is gone, disabled, paused or
-// failing, or their lease would not outlast a request started now.
+// failing, or their lease would not outlast a request started now. It
+// walks them only once one of those may be true (sweepAt, sweepAll), not
+// on every turn: a turn follows every request that ends, and up to
+// maxWaiting jobs wait.
 func (d *Dispatcher) sweepWaiting(now time.Time) {
+	if !d.sweepAll && (d.sweepAt.IsZero() || now.Before(d.sweepAt)) {
+		return
+	}
+	d.sweepAll, d.sweepAt = false, time.Time{}
 	for id, ls := range d.waiting {
 		st := d.sched.get(id)
 		var back []store.Lease
@@ -168,6 +184,7 @@ func (d *Dispatcher) sweepWaiting(now time.Time) {
 					back = append(back, l)
 				} else {
 					kept = append(kept, l)
+					d.sweepBy(l)
 				}
 			}
 			ls = kept

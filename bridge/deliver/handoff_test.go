@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -240,4 +241,26 @@ func TestHandOffStopsWhilePausedAndComesBack(t *testing.T) {
 	recv.WaitFor(t, 3, 10*time.Second) // the retry after the pause: 200
 	reserveSoon(t, d, "w")
 	d.Unreserve("w", 1)
+}
+
+// Jobs waiting for a request slot go back to the queue once a request to
+// their webhook fails (503 with Retry-After: paused and failing): they do
+// not sit out the pause leased to this process. (No maintenance in the
+// test: it would not touch leases of a minute.)
+func TestHandOffWaitingGoBackWhenTheWebhookFails(t *testing.T) {
+	failing := hooktest.New(t, hooktest.BlackHole(), hooktest.Statuses(http.StatusServiceUnavailable), hooktest.RetryAfter("3600"))
+	h, d, _ := provenHole(t, func(p *Params) { p.PerWebhook, p.MaintainEvery = 1, time.Hour })
+	h.setHooks(webhook("w", failing.URL()))
+	h.enqueue("w", 4)
+	d.Hand(h.leaseAll("w", time.Minute))
+	waitFor(t, "a request held", func() bool { return failing.InFlight() == 1 })
+	if got := h.depth(); got != (store.Depth{Leased: 4}) {
+		t.Fatalf("depth with one request held and 3 jobs waiting = %+v, want 4 leased", got)
+	}
+	failing.Release()
+	want := store.Depth{Ready: 3, Delayed: 1} // the one tried is due in an hour
+	waitFor(t, fmt.Sprintf("depth %+v", want), func() bool { return h.depth() == want })
+	if n := failing.Count(); n != 1 {
+		t.Errorf("%d requests to a webhook paused for an hour, want 1", n)
+	}
 }
