@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
@@ -56,17 +57,54 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	return res, nil
 }
 
-// leaseOf reads one job of leaseScript's answer: jobFields, id, token.
+// leaseOf reads one job of leaseScript's answer: its string, id, token.
 func leaseOf(raw any, until time.Time) (store.Lease, error) {
 	f, ok := raw.([]any)
-	if !ok || len(f) != 11 {
+	if !ok || len(f) != 3 {
 		return store.Lease{}, fmt.Errorf("bad leased job %v", raw)
 	}
-	j, err := jobOf(str(f[9]), f[:9])
+	j, err := decodeJob(str(f[1]), str(f[0]))
 	if err != nil {
 		return store.Lease{}, err
 	}
-	return store.Lease{Job: j, Token: str(f[10]), Until: until}, nil
+	j.Attempts++ // this lease's
+	return store.Lease{Job: j, Token: str(f[2]), Until: until}, nil
+}
+
+// encodeJob is a job as Redis keeps it (j:<id>, see decode in scripts.go):
+// webhook, event, action, content type, created, redelivery, attempts and
+// due, each as its length in decimal, ':' and its bytes, then the payload.
+func encodeJob(j store.Job) []byte {
+	redelivery := "0"
+	if j.Redelivery {
+		redelivery = "1"
+	}
+	fields := [...]string{j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), redelivery,
+		strconv.Itoa(j.Attempts), nanos(j.Due)}
+	n := len(j.Payload)
+	for _, f := range fields {
+		n += len(f) + 4
+	}
+	b := make([]byte, 0, n)
+	for _, f := range fields {
+		b = append(append(strconv.AppendInt(b, int64(len(f)), 10), ':'), f...)
+	}
+	return append(b, j.Payload...)
+}
+
+// decodeJob reads the job id from its string.
+func decodeJob(id, s string) (store.Job, error) {
+	f := make([]any, 9)
+	for i := range 8 {
+		size, rest, ok := strings.Cut(s, ":")
+		n, err := strconv.Atoi(size)
+		if !ok || err != nil || n < 0 || n > len(rest) {
+			return store.Job{}, fmt.Errorf("job %q: bad string at field %d", id, i+1)
+		}
+		f[i], s = rest[:n], rest[n:]
+	}
+	f[8] = s
+	return jobOf(id, f)
 }
 
 // jobOf reads a job's jobFields: webhook, event, action, type, created,

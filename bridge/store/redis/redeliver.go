@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,20 +37,20 @@ return #ids
 // KEYS: [1] queued, [2] created, [3] deadall.
 // ARGV: [1] prefix, [2] webhook id, [3] delivery id, [4] died (ns) of the
 // dead letter read, or empty for none, [5] '1' when a job follows, then the
-// job's jobFields values.
+// job's jobArgs values.
 // Returns: 'ok', 'conflict' (a job has the id), 'missing' (no job follows),
 // 'changed' (the dead letter is not the one read); nothing changed unless ok.
 var redeliverScript = redis.NewScript(lib + `
 k.queued, k.created, k.deadall = KEYS[1], KEYS[2], KEYS[3]
 local webhook, id = ARGV[2], ARGV[3]
-if redis.call('EXISTS', jobkey(id)) == 1 then return 'conflict' end
+if redis.call('EXISTS', jkey(id), jobkey(id)) > 0 then return 'conflict' end
 local dl = redis.call('HMGET', P .. 'dl:' .. id, 'webhook', 'died')
 local died = ''
 if dl[1] == webhook then died = dl[2] end
 if died ~= ARGV[4] then return 'changed' end
 if ARGV[5] ~= '1' then return 'missing' end
 if died ~= '' then undead(id, webhook) end
-addjob(id, unpack(ARGV, 6, 14))
+addjob(id, unpack(ARGV, 6, 9))
 return 'ok'
 `)
 
@@ -61,22 +60,22 @@ return 'ok'
 //
 // KEYS: [1] queued, [2] created, [3] deadall.
 // ARGV: [1] prefix, [2] webhook id, [3] number of dead letters read N, then
-// per dead letter its died (ns), its id and the job's jobFields values.
+// per dead letter its died (ns), its id and the job's jobArgs values.
 // Returns: the number queued, or -1 when the dead letters changed (nothing
 // changed then).
 var redeliverDeadScript = redis.NewScript(lib + `
 k.queued, k.created, k.deadall = KEYS[1], KEYS[2], KEYS[3]
 local webhook, n = ARGV[2], tonumber(ARGV[3])
 if redis.call('ZCARD', P .. 'dead:' .. webhook) ~= n then return -1 end
-for i = 4, #ARGV, 11 do
+for i = 4, #ARGV, 6 do
   if redis.call('HGET', P .. 'dl:' .. ARGV[i + 1], 'died') ~= ARGV[i] then return -1 end
 end
 local queued = 0
-for i = 4, #ARGV, 11 do
+for i = 4, #ARGV, 6 do
   local id = ARGV[i + 1]
-  if redis.call('EXISTS', jobkey(id)) == 0 then
+  if redis.call('EXISTS', jkey(id), jobkey(id)) == 0 then
     undead(id, webhook)
-    addjob(id, unpack(ARGV, i + 2, i + 10))
+    addjob(id, unpack(ARGV, i + 2, i + 5))
     queued = queued + 1
   end
 end
@@ -183,16 +182,8 @@ func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now 
 	}
 }
 
-// jobArgs are j's jobFields values, as scripts take them.
+// jobArgs are what scripts take of a job to make it (addjob in scripts.go):
+// its webhook, due and created, for the indexes, then its string.
 func jobArgs(j store.Job) []any {
-	redelivery := "0"
-	if j.Redelivery {
-		redelivery = "1"
-	}
-	payload := j.Payload
-	if payload == nil {
-		payload = []byte{}
-	}
-	return []any{j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), redelivery,
-		strconv.Itoa(j.Attempts), nanos(j.Due), payload}
+	return []any{j.WebhookID, nanos(j.Due), nanos(j.Created), encodeJob(j)}
 }

@@ -7,12 +7,12 @@ import "github.com/redis/go-redis/v9"
 //
 // Conventions shared by every script:
 //   - ARGV[1] is the key prefix with its hash tag, "{regwebhook}:". Keys named
-//     after ids (a job's hash, a webhook's queue) are built from it inside the
+//     after ids (a job, a webhook's queue) are built from it inside the
 //     script; the fixed keys a script touches come in KEYS. All share the
 //     hash tag, so they live in one slot.
-//   - Times come from the caller, never from Redis's TIME: hash fields keep
-//     unix nanoseconds as decimal strings (exact), sorted-set scores are unix
-//     microseconds (exact in a double). Only dedupe marks use Redis's clock,
+//   - Times come from the caller, never from Redis's TIME: hash fields and
+//     jobs keep unix nanoseconds as decimal strings (exact), sorted-set
+//     scores are unix microseconds (exact in a double). Only dedupe marks use Redis's clock,
 //     through SET's PXAT.
 //   - A script checks everything it may refuse before it writes anything:
 //     Redis does not roll back a script that fails halfway.
@@ -29,6 +29,13 @@ local function us(ns)
   return string.sub(ns, 1, #ns - 3)
 end
 
+-- A job is one string, j:<id>: its short fields, each as its length, ':'
+-- and its bytes (netstring-like, so that any byte may be in them), then its
+-- payload (see encodeJob in Go). It is written once, when the job is made,
+-- and read whole by one MGET for all the jobs of a lease; only a failed
+-- attempt or a lease run out writes it again. A job of an earlier version
+-- is a hash, job:<id>, with its payload in pl:<id> (or in the hash).
+local function jkey(id) return P .. 'j:' .. id end
 local function jobkey(id) return P .. 'job:' .. id end
 
 -- many runs cmd on key (nil: none) with the values of list after it, in
@@ -54,36 +61,78 @@ local function many(cmd, key, list)
   return sum, all
 end
 
--- A job's payload is a string of its own, written once: the job's hash
--- holds only short fields, so Redis keeps it compact (a listpack).
+-- The payload of a job of an earlier version.
 local function plkey(id) return P .. 'pl:' .. id end
 
--- The fields of a job, in the order the scripts return them. The payload
--- is in plkey (a job of a store written before had it in its hash).
+-- The fields of a job, in the order the scripts return them (and the
+-- names of an earlier version's hash fields).
 local jobFields = {'webhook', 'event', 'action', 'type', 'created', 'redelivery', 'attempts', 'due', 'payload'}
 
--- jobof returns a job's jobFields values, its payload included.
-local function jobof(id, jk)
-  local f = redis.call('HMGET', jk, unpack(jobFields))
+-- decode returns the jobFields values of a job's string.
+local function decode(s)
+  local f, pos = {}, 1
+  for i = 1, 8 do
+    local c = string.find(s, ':', pos, true)
+    local n = tonumber(string.sub(s, pos, c - 1))
+    f[i] = string.sub(s, c + 1, c + n)
+    pos = c + n + 1
+  end
+  f[9] = string.sub(s, pos)
+  return f
+end
+
+-- encode is decode's inverse.
+local function encode(f)
+  local out = {}
+  for i = 1, 8 do out[i] = #f[i] .. ':' .. f[i] end
+  out[9] = f[9]
+  return table.concat(out)
+end
+
+-- oldjob returns the jobFields values of an earlier version's job, or nil.
+local function oldjob(id)
+  local f = redis.call('HMGET', jobkey(id), unpack(jobFields))
+  if not f[1] then return nil end
   f[9] = redis.call('GET', plkey(id)) or f[9]
   return f
 end
 
--- A leased job's token is in k.leases (id -> token), not in its hash, so
+-- jobof returns a job's jobFields values, or nil when there is no job id.
+local function jobof(id)
+  local s = redis.call('GET', jkey(id))
+  if s then return decode(s) end
+  return oldjob(id)
+end
+
+-- setjob writes a job's fields back after a change of attempts or due.
+local function setjob(id, f)
+  if redis.call('EXISTS', jobkey(id)) == 1 then
+    redis.call('HSET', jobkey(id), 'attempts', f[7], 'due', f[8])
+  else
+    redis.call('SET', jkey(id), encode(f))
+  end
+end
+
+-- jobkeys appends the keys a job may have, of either version, to keys.
+local function jobkeys(keys, id)
+  keys[#keys + 1], keys[#keys + 2], keys[#keys + 3] = jkey(id), jobkey(id), plkey(id)
+end
+
+-- A leased job's token is in k.leases (id -> token), not in the job, so
 -- that leasing or acking many jobs writes one command for all of them. The
--- hash keeps the attempts made before the lease: the lease's own attempt
+-- job keeps the attempts made before the lease: the lease's own attempt
 -- is written when it ends, by failScript, or by maintainScript when the
 -- lease runs out.
 
--- deljob removes a job's hash and payload.
-local function deljob(id, jk)
-  redis.call('DEL', jk, plkey(id))
+-- deljob removes a job.
+local function deljob(id)
+  redis.call('DEL', jkey(id), jobkey(id), plkey(id))
 end
 
 -- queue indexes a job as queued: by due per webhook and overall, by
 -- creation. While k.batch is set (a script that queues many jobs), the
 -- overall indexes are added to once, by flush, for all of them (and the
--- payloads of addjob written).
+-- strings of keepjob written).
 local function queue(id, webhook, due, created)
   redis.call('ZADD', P .. 'q:' .. webhook, us(due), id)
   local b = k.batch
@@ -97,7 +146,7 @@ local function queue(id, webhook, due, created)
 end
 
 -- flush adds the jobs queued since k.batch was set to the overall indexes,
--- and writes the payloads of the jobs added.
+-- and writes the strings of the jobs added.
 local function flush()
   local b = k.batch
   k.batch = nil
@@ -114,22 +163,21 @@ local function unqueue(id, webhook)
   redis.call('ZREM', k.created, id)
 end
 
--- keepjob keeps a new job, not queued (a job leased as it is made); the
--- values are jobFields' (after id).
-local function keepjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
-  redis.call('HSET', jobkey(id), 'webhook', webhook, 'event', event, 'action', action, 'type', ctype,
-    'created', created, 'redelivery', redelivery, 'attempts', attempts, 'due', due)
+-- keepjob keeps a new job, not queued (a job leased as it is made), from
+-- its string.
+local function keepjob(id, s)
   local b = k.batch
   if b then
-    b.p[#b.p + 1], b.p[#b.p + 2] = plkey(id), payload
+    b.p[#b.p + 1], b.p[#b.p + 2] = jkey(id), s
   else
-    redis.call('SET', plkey(id), payload)
+    redis.call('SET', jkey(id), s)
   end
 end
 
--- addjob keeps a new job and queues it.
-local function addjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
-  keepjob(id, webhook, event, action, ctype, created, redelivery, attempts, due, payload)
+-- addjob keeps a new job and queues it: the values are those Go's jobArgs
+-- gives (the job's webhook, due and created, then its string).
+local function addjob(id, webhook, due, created, s)
+  keepjob(id, s)
   queue(id, webhook, due, created)
 end
 
@@ -150,7 +198,7 @@ local function purge(id, batch)
   local ids = redis.call('ZRANGE', dq, 0, batch - 1)
   if #ids > 0 then
     local keys = {}
-    for _, j in ipairs(ids) do keys[#keys + 1], keys[#keys + 2] = jobkey(j), plkey(j) end
+    for _, j in ipairs(ids) do jobkeys(keys, j) end
     many('DEL', nil, keys)
     many('ZREM', k.queued, ids)
     many('ZREM', k.created, ids)
@@ -182,12 +230,11 @@ local function record(webhook, entries, limit)
   end
 end
 
--- bury turns the job id (no longer indexed as queued or leased) into a dead
--- letter of its webhook, replacing an older dead letter of the same delivery,
--- and drops that webhook's oldest dead letters beyond limit.
-local function bury(id, err, died, limit)
-  local jk = jobkey(id)
-  local j = jobof(id, jk)
+-- bury turns the job id (no longer indexed as queued or leased), whose
+-- jobFields values are j, into a dead letter of its webhook, replacing an
+-- older dead letter of the same delivery, and drops that webhook's oldest
+-- dead letters beyond limit.
+local function bury(id, j, err, died, limit)
   local webhook = j[1]
   local dl = P .. 'dl:' .. id
   local old = redis.call('HGET', dl, 'webhook')
@@ -202,7 +249,7 @@ local function bury(id, err, died, limit)
   local dz = P .. 'dead:' .. webhook
   redis.call('ZADD', dz, redis.call('INCR', k.seq), id)
   redis.call('SADD', k.deadall, id)
-  deljob(id, jk)
+  deljob(id)
   local extra = redis.call('ZCARD', dz) - limit
   if extra > 0 then
     for _, gone in ipairs(redis.call('ZRANGE', dz, 0, extra - 1)) do
@@ -258,9 +305,9 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 // name and its values:
 //
 //	seen   id untilMs                 mark an event id seen until untilMs (PXAT)
-//	job    id webhook event action type created redelivery attempts due payload
-//	                                  queue a job, unless a job with its id exists
-//	ljob   id … payload token until   the same, leased with token until (ns)
+//	job    id webhook due created s   queue a job (s: its string, see encodeJob),
+//	                                  unless a job with its id exists
+//	ljob   id … s token until         the same, leased with token until (ns)
 //	                                  instead of queued
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
 //	deltag repo tag                   forget a tag
@@ -275,13 +322,13 @@ for _ = 1, tonumber(ARGV[2]) do
   if read(ARGV[i], ARGV[i + 1], ARGV[i + 2]) ~= ARGV[i + 3] then return {0} end
   i = i + 4
 end
-local width = {seen = 3, job = 11, ljob = 13, put = 5, deltag = 3, delman = 3}
+local width = {seen = 3, job = 6, ljob = 8, put = 5, deltag = 3, delman = 3}
 k.batch = {q = {}, c = {}, p = {}}
 local w, jobs = i, {}
 while w <= #ARGV do
   local n = width[ARGV[w]]
   if not n or w + n - 1 > #ARGV then return redis.error_reply('bad write at ARGV ' .. w) end
-  if ARGV[w] == 'job' or ARGV[w] == 'ljob' then jobs[#jobs + 1] = jobkey(ARGV[w + 1]) end
+  if ARGV[w] == 'job' or ARGV[w] == 'ljob' then jobs[#jobs + 1], jobs[#jobs + 2] = jkey(ARGV[w + 1]), jobkey(ARGV[w + 1]) end
   w = w + n
 end
 -- none: no job of this commit exists yet (the usual case), asked once for
@@ -295,17 +342,17 @@ while i <= #ARGV do
     redis.call('SET', P .. 'seen:' .. ARGV[i + 1], '1', 'PXAT', ARGV[i + 2])
   elseif op == 'job' or op == 'ljob' then
     local id = ARGV[i + 1]
-    if not made[id] and (none or redis.call('EXISTS', jobkey(id)) == 0) then
+    if not made[id] and (none or redis.call('EXISTS', jkey(id), jobkey(id)) == 0) then
       made[id] = true
       if op == 'job' then
-        addjob(unpack(ARGV, i + 1, i + 10))
+        addjob(unpack(ARGV, i + 1, i + 5))
       else
-        keepjob(unpack(ARGV, i + 1, i + 10))
-        tokens[#tokens + 1], tokens[#tokens + 2] = id, ARGV[i + 11]
-        untils[#untils + 1], untils[#untils + 2] = us(ARGV[i + 12]), id
+        keepjob(id, ARGV[i + 5])
+        tokens[#tokens + 1], tokens[#tokens + 2] = id, ARGV[i + 6]
+        untils[#untils + 1], untils[#untils + 2] = us(ARGV[i + 7]), id
       end
     elseif op == 'ljob' then
-      out[#out + 1] = ARGV[i + 11] -- not leased: the job existed
+      out[#out + 1] = ARGV[i + 6] -- not leased: the job existed
     end
   elseif op == 'put' then
     local repo, digest, mt, tag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -344,15 +391,15 @@ return out
 // ARGV: [1] prefix, [2] now (µs), [3] lease until (ns), [4] token base, then
 // pairs of webhook id and count.
 // Returns: one array per webhook: {webhook id, due (ns, a whole number of
-// µs) of its earliest queued job or empty, then per job leased {the
-// jobFields values, id, token}}, attempts counting this one. Job tokens are
-// the base and a counter: new for every lease.
+// µs) of its earliest queued job or empty, then per job leased {its string
+// (see encodeJob; attempts not counting this one), id, token}}. Job tokens
+// are the base and a counter: new for every lease.
 var leaseScript = redis.NewScript(lib + `
 k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local nowUs, untilUs, base = tonumber(ARGV[2]), us(ARGV[3]), ARGV[4]
 local out, n = {}, 0
--- Every write is one command for all the jobs leased.
-local ids, jobs, pls, leases, tokens = {}, {}, {}, {}, {}
+-- Every read and write is one command for all the jobs leased.
+local ids, jobs, jks, leases, tokens = {}, {}, {}, {}, {}
 for i = 5, #ARGV, 2 do
   local webhook, want = ARGV[i], tonumber(ARGV[i + 1])
   local qk = P .. 'q:' .. webhook
@@ -366,11 +413,9 @@ for i = 5, #ARGV, 2 do
       due = due + 1
       n = n + 1
       local id, token = first[j], base .. '.' .. n
-      local f = redis.call('HMGET', jobkey(id), unpack(jobFields))
-      f[7] = tostring(tonumber(f[7]) + 1) -- attempts, counting this one
-      f[10], f[11] = id, token
+      local f = {false, id, token}
       res[#res + 1] = f
-      ids[n], jobs[n], pls[n] = id, f, plkey(id)
+      ids[n], jobs[n], jks[n] = id, f, jkey(id)
       leases[#leases + 1], leases[#leases + 2] = untilUs, id
       tokens[#tokens + 1], tokens[#tokens + 2] = id, token
     else
@@ -383,10 +428,12 @@ for i = 5, #ARGV, 2 do
   out[#out + 1] = res
 end
 if n > 0 then
-  -- Payloads in pl (a job of a store written before has it in its hash).
-  local _, got = many('MGET', nil, pls)
-  for j, pl in ipairs(got) do
-    if pl then jobs[j][9] = pl end
+  local _, got = many('MGET', nil, jks)
+  for j = 1, n do
+    -- An earlier version's job is a hash: its fields as a string.
+    local old = not got[j] and oldjob(ids[j])
+    jobs[j][1] = got[j] or (old and encode(old)) or ''
+
   end
   many('HSET', k.leases, tokens)
   many('ZADD', k.leased, leases)
@@ -422,7 +469,7 @@ for j, id in ipairs(ids) do
   else
     out[j] = 1
     done[#done + 1] = id
-    keys[#keys + 1], keys[#keys + 2] = jobkey(id), plkey(id)
+    jobkeys(keys, id)
     local e = entries[webhook]
     if not e then
       e = {}
@@ -455,28 +502,28 @@ return out
 var failScript = redis.NewScript(lib + `
 k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id = ARGV[2]
-local jk = jobkey(id)
 if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
--- The hash has the attempts before this lease's.
-local j = redis.call('HMGET', jk, 'attempts', 'created', 'webhook')
-if tostring(tonumber(j[1]) + 1) ~= ARGV[4] or j[2] ~= ARGV[5] then return -1 end
+-- The job has the attempts before this lease's.
+local j = jobof(id)
+if not j or tostring(tonumber(j[7]) + 1) ~= ARGV[4] or j[5] ~= ARGV[5] then return -1 end
 local ret = 1
+j[7] = ARGV[4]
 if ARGV[6] == '1' then
-  redis.call('HSET', jk, 'attempts', ARGV[4])
   redis.call('HDEL', k.leases, id)
   redis.call('ZREM', k.leased, id)
-  bury(id, ARGV[8], ARGV[9], tonumber(ARGV[12]))
+  bury(id, j, ARGV[8], ARGV[9], tonumber(ARGV[12]))
   ret = 2
 else
-  redis.call('HSET', jk, 'attempts', ARGV[4], 'due', ARGV[7])
-  requeue(id, j[3], ARGV[7], j[2])
+  j[8] = ARGV[7]
+  setjob(id, j)
+  requeue(id, j[1], ARGV[7], j[5])
 end
-record(j[3], {ARGV[10]}, tonumber(ARGV[11]))
+record(j[1], {ARGV[10]}, tonumber(ARGV[11]))
 return ret
 `)
 
 // releaseScript puts a leased job back in the queue untried: due as it was,
-// its attempt not counted (the hash keeps the attempts before the lease).
+// its attempt not counted (the job keeps the attempts before the lease).
 //
 // KEYS: [1] queued, [2] leased, [3] created, [4] leases.
 // ARGV: [1] prefix, [2] job id, [3] lease token.
@@ -485,8 +532,8 @@ var releaseScript = redis.NewScript(lib + `
 k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id = ARGV[2]
 if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
-local j = redis.call('HMGET', jobkey(id), 'webhook', 'due', 'created')
-requeue(id, j[1], j[2], j[3])
+local j = jobof(id)
+requeue(id, j[1], j[8], j[5])
 return 1
 `)
 
@@ -506,13 +553,15 @@ k.deleting = KEYS[7]
 local batch = tonumber(ARGV[7])
 local reclaimed, expired = 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.leased, '-inf', ARGV[2], 'LIMIT', 0, batch)) do
-  local jk = jobkey(id)
-  local j = redis.call('HMGET', jk, 'webhook', 'due', 'created')
-  if j[1] then
+  local j = jobof(id)
+  if j then
     -- The attempt in flight counts. (A lease of an earlier version, with
     -- no token in leases, counted it when it was made.)
-    if redis.call('HEXISTS', k.leases, id) == 1 then redis.call('HINCRBY', jk, 'attempts', 1) end
-    requeue(id, j[1], j[2], j[3])
+    if redis.call('HEXISTS', k.leases, id) == 1 then
+      j[7] = tostring(tonumber(j[7]) + 1)
+      setjob(id, j)
+    end
+    requeue(id, j[1], j[8], j[5])
     reclaimed = reclaimed + 1
   else
     redis.call('HDEL', k.leases, id)
@@ -521,12 +570,13 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.leased, '-inf', ARGV[2], 'LIMI
 end
 if ARGV[3] ~= '' then
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', k.created, '-inf', '(' .. ARGV[3], 'LIMIT', 0, batch)) do
-    local webhook = redis.call('HGET', jobkey(id), 'webhook')
+    local j = jobof(id)
+    local webhook = j and j[1]
     if webhook and redis.call('SISMEMBER', k.deleting, webhook) == 1 then
       purge(webhook, batch) -- its webhook is gone: no dead letter
     elseif webhook then
       unqueue(id, webhook)
-      bury(id, ARGV[4], ARGV[5], tonumber(ARGV[6]))
+      bury(id, j, ARGV[4], ARGV[5], tonumber(ARGV[6]))
       expired = expired + 1
     else
       redis.call('ZREM', k.created, id)
@@ -633,8 +683,9 @@ if redis.call('EXISTS', qk) == 1 then
   redis.call('SADD', k.deleting, id)
 end
 for _, j in ipairs(redis.call('ZRANGE', k.leased, 0, -1)) do
-  if redis.call('HGET', jobkey(j), 'webhook') == id then
-    deljob(j, jobkey(j))
+  local f = jobof(j)
+  if f and f[1] == id then
+    deljob(j)
     redis.call('HDEL', k.leases, j)
     redis.call('ZREM', k.leased, j)
   end
