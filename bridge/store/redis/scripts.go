@@ -12,8 +12,8 @@ import "github.com/redis/go-redis/v9"
 //     hash tag, so they live in one slot.
 //   - Times come from the caller, never from Redis's TIME: hash fields and
 //     jobs keep unix nanoseconds as decimal strings (exact), sorted-set
-//     scores are unix microseconds (exact in a double). Only dedupe marks use Redis's clock,
-//     through SET's PXAT.
+//     scores are unix microseconds (exact in a double). Only dedupe marks
+//     use Redis's clock, through SET's PXAT.
 //   - A script checks everything it may refuse before it writes anything:
 //     Redis does not roll back a script that fails halfway.
 
@@ -433,7 +433,6 @@ if n > 0 then
     -- An earlier version's job is a hash: its fields as a string.
     local old = not got[j] and oldjob(ids[j])
     jobs[j][1] = got[j] or (old and encode(old)) or ''
-
   end
   many('HSET', k.leases, tokens)
   many('ZADD', k.leased, leases)
