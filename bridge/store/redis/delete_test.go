@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func deleteFixture(t *testing.T, jobs int, now time.Time) (*redis.Store, redis.O
 func wantOnlyX(t *testing.T, s *redis.Store, o redis.Options, now time.Time) {
 	t.Helper()
 	p, _ := redis.KeyPrefix(o.Prefix)
-	for _, pattern := range []string{"job:w-*", "pl:w-*", "q:w", "dq:w", "deleting"} {
+	for _, pattern := range []string{"j:w-*", "job:w-*", "pl:w-*", "q:w", "dq:w", "deleting"} {
 		if keys := redistest.Keys(t, o.Addr, p+pattern); len(keys) > 0 {
 			t.Errorf("keys %s left: %d", pattern, len(keys))
 		}
@@ -107,6 +108,43 @@ func TestMaintainFinishesADeleteThatStopped(t *testing.T) {
 	for _, pattern := range []string{"job:w-*", "pl:w-*", "dq:w", "deleting"} {
 		if keys := redistest.Keys(t, o.Addr, p+pattern); len(keys) > 0 {
 			t.Errorf("keys %s left after Maintain: %d", pattern, len(keys))
+		}
+	}
+}
+
+// Deleting a webhook removes its leased jobs and no other's, whatever the
+// length of the webhooks' ids: the script reads a leased job's webhook
+// from the head of its string.
+func TestDeleteWebhookRemovesItsLeasedJobsOnly(t *testing.T) {
+	ctx := context.Background()
+	s, o := openShared(t)
+	now := time.Now()
+	long := strings.Repeat("l", 100)
+	for _, id := range []string{long, "short"} {
+		if err := s.CreateWebhook(ctx, &rule.Webhook{ID: id, Name: "hook" + id[:4], URI: "http://127.0.0.1/", Status: rule.Enabled}); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Ingest(ctx, func(tx store.Tx) error {
+			return tx.Enqueue(ctx, store.Job{ID: "job-" + id, WebhookID: id, Payload: []byte("p"), Created: now, Due: now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{long: 1, "short": 1}})
+	if err != nil || len(res.Leases) != 2 {
+		t.Fatalf("lease: %+v, %v; want both jobs", res.Leases, err)
+	}
+	for _, id := range []string{long, "short"} {
+		if err := s.DeleteWebhook(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := redis.KeyPrefix(o.Prefix)
+		if keys := redistest.Keys(t, o.Addr, p+"j:job-"+id); len(keys) > 0 {
+			t.Errorf("webhook %.8s… deleted: its leased job's key is left", id)
+		}
+		if d, err := s.Depth(ctx, now); err != nil || id == long && d.Leased != 1 {
+			t.Errorf("webhook %.8s… deleted: depth %+v, %v; want the other's job still leased", id, d, err)
 		}
 	}
 }
