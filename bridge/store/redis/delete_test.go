@@ -105,7 +105,7 @@ func TestMaintainFinishesADeleteThatStopped(t *testing.T) {
 		t.Errorf("dead letters of the deleted webhook: %d, %v; want none", len(dead), err)
 	}
 	p, _ := redis.KeyPrefix(o.Prefix)
-	for _, pattern := range []string{"job:w-*", "pl:w-*", "dq:w", "deleting"} {
+	for _, pattern := range []string{"j:w-*", "job:w-*", "pl:w-*", "dq:w", "deleting"} {
 		if keys := redistest.Keys(t, o.Addr, p+pattern); len(keys) > 0 {
 			t.Errorf("keys %s left after Maintain: %d", pattern, len(keys))
 		}
