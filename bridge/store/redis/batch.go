@@ -100,20 +100,28 @@ func (s *Store) newAcker() *batch.Runner[*ackCall] {
 // one waits for an ack: the worker is already free for its next job.
 const ackLinger = 2 * time.Millisecond
 
-// runAcks acks calls with one run of ackScript; a call whose lease was lost
-// gets store.ErrLeaseLost.
+// runAcks acks calls in one transaction (MULTI/EXEC): one LPUSH per webhook
+// of the calls' history entries, then one run of ackScript, which acks each
+// job on its own and takes back the entry of each call whose lease was
+// lost. The entries go to Redis as plain LPUSH values, not through the
+// script: Redis's Lua hashes every byte of every string a script is given,
+// and the entries are most of what an ack sends. A call whose lease was
+// lost gets store.ErrLeaseLost.
 func (s *Store) runAcks(calls []*ackCall) []error {
 	errs := make([]error, len(calls))
-	args := make([]any, 0, 1+4*len(calls))
-	args = append(args, s.limits.History)
 	var sent []int // indexes of the calls sent
+	entries := map[string][]any{}
+	var hooks []string // the webhooks of entries, in the order first acked
 	for i, c := range calls {
 		if err := c.ctx.Err(); err != nil {
 			errs[i] = classify(err) // it waited too long for Redis
 			continue
 		}
-		args = append(args, c.id, c.token, c.webhook, c.entry)
 		sent = append(sent, i)
+		if entries[c.webhook] == nil {
+			hooks = append(hooks, c.webhook)
+		}
+		entries[c.webhook] = append(entries[c.webhook], c.entry)
 	}
 	if len(sent) == 0 {
 		return errs
@@ -124,7 +132,39 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		// the others' acks off. The connection's time-outs bound the call.
 		ctx = context.Background()
 	}
-	done, err := s.run(ctx, ackScript, s.keys("leased", "leases"), args...).Int64Slice()
+	// LPUSH puts a webhook's entries newest first: the entry of its k-th
+	// call (from 0) of n is at index n-1-k.
+	args := make([]any, 0, 3+4*len(sent))
+	args = append(args, s.prefix, s.limits.History, "i")
+	pushed := map[string]int{}
+	for _, i := range sent {
+		c := calls[i]
+		args = append(args, c.id, c.token, c.webhook, len(entries[c.webhook])-1-pushed[c.webhook])
+		pushed[c.webhook]++
+	}
+	keys := s.keys("leased", "leases")
+	pipe := s.c.TxPipeline()
+	for _, w := range hooks {
+		pipe.LPush(ctx, s.prefix+"history:"+w, entries[w]...)
+	}
+	cmd := ackScript.EvalSha(ctx, pipe, keys, args...)
+	_, _ = pipe.Exec(ctx) // cmd holds the script's error, or the transaction's
+	err := cmd.Err()
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		// A Redis that restarted or flushed its scripts: the entries are
+		// in, the acks not. Run loads the script; it finds the entries of
+		// lost leases by their value, as others may have pushed since.
+		args[2] = "v"
+		for k, i := range sent {
+			args[3+4*k+3] = calls[i].entry
+		}
+		cmd = ackScript.Run(ctx, s.c, keys, args...)
+		err = cmd.Err()
+	}
+	var done []int64
+	if err == nil {
+		done, err = cmd.Int64Slice()
+	}
 	if err == nil && len(done) != len(sent) {
 		err = fmt.Errorf("ackScript answered %d results for %d jobs", len(done), len(sent))
 	}

@@ -228,18 +228,25 @@ local function requeue(id, webhook, due, created)
   queue(id, webhook, due, created)
 end
 
+-- trim cuts a webhook's history back to limit once it holds 16 more, not
+-- after every entry (History reads the newest limit only).
+local function trim(webhook, limit, n)
+  local h = P .. 'history:' .. webhook
+  n = n or redis.call('LLEN', h)
+  if n > limit + 16 then
+    redis.call('LTRIM', h, 0, limit - 1)
+  end
+end
+
 -- record adds history entries (a list, oldest first) to a webhook's, newest
--- first, and keeps limit: it cuts the list back to limit once it holds 16
--- more, not after every entry (History reads the newest limit only).
+-- first, and keeps limit.
 local function record(webhook, entries, limit)
   local h = P .. 'history:' .. webhook
   local n = 0
   for i = 1, #entries, 1000 do
     n = redis.call('LPUSH', h, unpack(entries, i, math.min(i + 999, #entries)))
   end
-  if n > limit + 16 then
-    redis.call('LTRIM', h, 0, limit - 1)
-  end
+  trim(webhook, limit, n)
 end
 
 -- bury turns the job id (no longer indexed as queued or leased), whose
@@ -454,48 +461,58 @@ end
 return out
 `)
 
-// ackScript finishes delivered jobs and records their attempts: one or
-// more jobs, each on its own (the acks of workers that finished at once,
-// see Ack).
+// ackScript finishes delivered jobs: one or more jobs, each on its own (the
+// acks of workers that finished at once, see Ack). Their history entries are
+// already in their webhooks' histories, pushed by the same transaction just
+// before (see runAcks): the script takes back the entry of each job whose
+// lease is no longer held, so that such an ack changes nothing.
 //
 // KEYS: [1] leased, [2] leases.
-// ARGV: [1] prefix, [2] history limit, then per job: job id, lease token,
-// webhook id, history entry (JSON).
-// Returns: per job, in order, 1 done or 0 the lease is no longer held (that
-// job unchanged).
+// ARGV: [1] prefix, [2] history limit, [3] 'i' or 'v': how an entry is found,
+// then per job: job id, lease token, webhook id, and its entry's index in
+// the webhook's history ('i': pushed by the same transaction) or the entry
+// itself ('v': pushed earlier, others may have been pushed since; the
+// script was not loaded when the transaction ran).
+// Returns: per job, in order, 1 done or 0 the lease is no longer held.
 var ackScript = redis.NewScript(lib + `
 k.leased, k.leases = KEYS[1], KEYS[2]
-local limit = tonumber(ARGV[2])
+local limit, byIndex = tonumber(ARGV[2]), ARGV[3] == 'i'
 local ids = {}
-for i = 3, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+for i = 4, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
 local _, held = many('HMGET', k.leases, ids)
--- Every write is one command for all the jobs acked (one per webhook for
--- the history).
-local out, done, keys, entries, hooks = {}, {}, {}, {}, {}
+-- Every write is one command for all the jobs acked.
+local out, done, keys, hooks, marked = {}, {}, {}, {}, {}
 for j, id in ipairs(ids) do
-  local i = 3 + 4 * (j - 1)
-  local token, webhook = ARGV[i + 1], ARGV[i + 2]
-  if token == '' or held[j] ~= token then
-    out[j] = 0
-  else
+  local i = 4 + 4 * (j - 1)
+  local token, webhook, at = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if hooks[webhook] == nil then
+    hooks[webhook] = true
+    hooks[#hooks + 1] = webhook
+  end
+  if token ~= '' and held[j] == token then
     out[j] = 1
     done[#done + 1] = id
     jobkeys(keys, id)
-    local e = entries[webhook]
-    if not e then
-      e = {}
-      entries[webhook] = e
-      hooks[#hooks + 1] = webhook
+  else
+    out[j] = 0
+    local h = P .. 'history:' .. webhook
+    if byIndex then
+      -- Marked, then removed below: removing it now would move the
+      -- entries at the indexes still to come. An entry is JSON, never ''.
+      redis.call('LSET', h, at, '')
+      marked[h] = true
+    else
+      redis.call('LREM', h, 1, at)
     end
-    e[#e + 1] = ARGV[i + 3]
   end
 end
+for h in pairs(marked) do redis.call('LREM', h, 0, '') end
 if #done > 0 then
   many('DEL', nil, keys)
   many('HDEL', k.leases, done)
   many('ZREM', k.leased, done)
-  for _, webhook in ipairs(hooks) do record(webhook, entries[webhook], limit) end
 end
+for _, webhook in ipairs(hooks) do trim(webhook, limit) end
 return out
 `)
 
