@@ -52,7 +52,7 @@ func TestAcksAfterRedisLostItsScripts(t *testing.T) {
 	// A ping's entry, pushed after the lost ack's and before its script.
 	ping := history.Entry{ID: "ping", Action: "ping", Timestamp: now.UTC().Truncate(time.Millisecond), WebhookID: "w"}
 
-	if err := c.ScriptFlush(ctx).Err(); err != nil {
+	if err := c.FunctionFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Ack(ctx, a, entry(a)); !errors.Is(err, store.ErrLeaseLost) {
@@ -61,7 +61,7 @@ func TestAcksAfterRedisLostItsScripts(t *testing.T) {
 	if err := s.Record(ctx, ping); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ScriptFlush(ctx).Err(); err != nil {
+	if err := c.FunctionFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Ack(ctx, b, entry(b)); err != nil {
@@ -78,5 +78,28 @@ func TestAcksAfterRedisLostItsScripts(t *testing.T) {
 	res, err = s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 2}})
 	if err != nil || len(res.Leases) != 1 || res.Leases[0].ID != "a" {
 		t.Errorf("lease after the acks: got %v, %v; want job a alone", res.Leases, err)
+	}
+}
+
+// The hash of lease tokens is a hash table from its first lease on, even
+// with a few fields: kept as a listpack (up to 512 fields by default), every
+// lease, ack and failure scanned its fields one by one.
+func TestLeasesAreAHashTable(t *testing.T) {
+	ctx := context.Background()
+	s, o := openShared(t)
+	c, prefix := raw(t, o)
+	now := time.Now()
+	err := s.Ingest(ctx, func(tx store.Tx) error {
+		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", Created: now, Due: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 1}})
+	if err != nil || len(res.Leases) != 1 {
+		t.Fatalf("lease: got %d leases, %v; want 1", len(res.Leases), err)
+	}
+	if enc, err := c.ObjectEncoding(ctx, prefix+"leases").Result(); err != nil || enc != "hashtable" {
+		t.Errorf("encoding of %sleases: got %q, %v; want hashtable", prefix, enc, err)
 	}
 }

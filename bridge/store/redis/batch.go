@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,9 +17,9 @@ const maxPipeline = 128
 // scriptCall is one run of a script, its answer in cmd.
 type scriptCall struct {
 	ctx    context.Context
-	script *redis.Script
+	script *script
 	keys   []string
-	args   []any // with the prefix first
+	args   []any
 	cmd    *redis.Cmd
 }
 
@@ -34,8 +33,8 @@ func (s *Store) newPipeliner() *batch.Runner[*scriptCall] {
 }
 
 // runScript runs a script through the pipeliner.
-func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: append([]any{s.prefix}, args...)}
+func (s *Store) runScript(ctx context.Context, script *script, keys []string, args ...any) *redis.Cmd {
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args}
 	if err := s.pipeliner.Do(c); err != nil {
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)
@@ -48,7 +47,7 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 	errs := make([]error, len(calls))
 	if len(calls) == 1 {
 		c := calls[0]
-		c.cmd = c.script.Run(c.ctx, s.c, c.keys, c.args...)
+		c.cmd = s.run(c.ctx, c.script, c.keys, c.args...)
 		return errs
 	}
 	// Not one caller's context: a caller that gives up must not cut the
@@ -61,7 +60,7 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 			errs[i] = err
 			continue
 		}
-		c.cmd = c.script.EvalSha(ctx, pipe, c.keys, c.args...)
+		c.cmd = s.call(ctx, pipe, c.script, c.keys, c.args...)
 		sent = append(sent, c)
 	}
 	if len(sent) == 0 {
@@ -69,9 +68,9 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 	}
 	_, _ = pipe.Exec(ctx) // each command holds its own error
 	for _, c := range sent {
-		// A Redis that restarted or flushed its scripts: Run loads it.
-		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			c.cmd = c.script.Run(c.ctx, s.c, c.keys, c.args...)
+		// A Redis that restarted or flushed its functions: run loads them.
+		if notLoaded(c.cmd.Err()) {
+			c.cmd = s.run(c.ctx, c.script, c.keys, c.args...)
 		}
 	}
 	return errs
@@ -134,8 +133,8 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	}
 	// LPUSH puts a webhook's entries newest first: the entry of its k-th
 	// call (from 0) of n is at index n-1-k.
-	args := make([]any, 0, 3+4*len(sent))
-	args = append(args, s.prefix, s.limits.History, "i")
+	args := make([]any, 0, 2+4*len(sent))
+	args = append(args, s.limits.History, "i")
 	pushed := map[string]int{}
 	for _, i := range sent {
 		c := calls[i]
@@ -147,18 +146,19 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	for _, w := range hooks {
 		pipe.LPush(ctx, s.prefix+"history:"+w, entries[w]...)
 	}
-	cmd := ackScript.EvalSha(ctx, pipe, keys, args...)
+	cmd := s.call(ctx, pipe, ackScript, keys, args...)
 	_, _ = pipe.Exec(ctx) // cmd holds the script's error, or the transaction's
 	err := cmd.Err()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		// A Redis that restarted or flushed its scripts: the entries are
-		// in, the acks not. Run loads the script; it finds the entries of
-		// lost leases by their value, as others may have pushed since.
-		args[2] = "v"
+	if notLoaded(err) {
+		// A Redis that restarted or flushed its functions: the entries
+		// are in, the acks not. run loads the functions; the script finds
+		// the entries of lost leases by their value, as others may have
+		// been pushed since.
+		args[1] = "v"
 		for k, i := range sent {
-			args[3+4*k+3] = calls[i].entry
+			args[2+4*k+3] = calls[i].entry
 		}
-		cmd = ackScript.Run(ctx, s.c, keys, args...)
+		cmd = s.run(ctx, ackScript, keys, args...)
 		err = cmd.Err()
 	}
 	var done []int64

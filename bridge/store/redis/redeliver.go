@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
@@ -22,7 +20,7 @@ const maxRedeliverAttempts = 5
 // KEYS: [1] deadall.
 // ARGV: [1] prefix, [2] webhook id.
 // Returns: how many there were.
-var purgeScript = redis.NewScript(lib + `
+var purgeScript = newScript("purge", `
 k.deadall = KEYS[1]
 local ids = redis.call('ZRANGE', P .. 'dead:' .. ARGV[2], 0, -1)
 for _, id in ipairs(ids) do undead(id, ARGV[2]) end
@@ -40,7 +38,7 @@ return #ids
 // job's jobArgs values.
 // Returns: 'ok', 'conflict' (a job has the id), 'missing' (no job follows),
 // 'changed' (the dead letter is not the one read); nothing changed unless ok.
-var redeliverScript = redis.NewScript(lib + `
+var redeliverScript = newScript("redeliver", `
 k.queued, k.created, k.deadall = KEYS[1], KEYS[2], KEYS[3]
 local webhook, id = ARGV[2], ARGV[3]
 if redis.call('EXISTS', jkey(id), jobkey(id)) > 0 then return 'conflict' end
@@ -63,7 +61,7 @@ return 'ok'
 // per dead letter its died (ns), its id and the job's jobArgs values.
 // Returns: the number queued, or -1 when the dead letters changed (nothing
 // changed then).
-var redeliverDeadScript = redis.NewScript(lib + `
+var redeliverDeadScript = newScript("redeliverDead", `
 k.queued, k.created, k.deadall = KEYS[1], KEYS[2], KEYS[3]
 local webhook, n = ARGV[2], tonumber(ARGV[3])
 if redis.call('ZCARD', P .. 'dead:' .. webhook) ~= n then return -1 end

@@ -1,9 +1,9 @@
 package redis
 
-import "github.com/redis/go-redis/v9"
-
 // Every change of state is one Lua script, so that it happens whole or not at
-// all and no other client sees it half done. docs/redis.md lists the keys.
+// all and no other client sees it half done; the scripts are the functions
+// of one Redis function library (functions.go). docs/redis.md lists the
+// keys.
 //
 // Conventions shared by every script:
 //   - ARGV[1] is the key prefix with its hash tag, "{regwebhook}:". Keys named
@@ -17,11 +17,14 @@ import "github.com/redis/go-redis/v9"
 //   - A script checks everything it may refuse before it writes anything:
 //     Redis does not roll back a script that fails halfway.
 
-// lib is the prelude of every script: the prefix, the fixed keys (filled by
-// each script from its KEYS), and the moves that several scripts share.
+// lib is the head of the function library (see library): the prefix and
+// the fixed keys of the call running (each function sets P to its ARGV[1],
+// and k to a new table that the script fills from its KEYS), and the moves
+// that several scripts share. It runs when Redis loads the library, where
+// Lua's libraries (string, table, …) cannot be reached: at its top level,
+// only literals.
 const lib = `
-local P = ARGV[1]
-local k = {}
+local P, k
 
 -- us is the unix microseconds of unix nanoseconds, both decimal strings.
 local function us(ns)
@@ -135,6 +138,19 @@ end
 -- job keeps the attempts made before the lease: the lease's own attempt
 -- is written when it ends, by failScript, or by maintainScript when the
 -- lease runs out.
+--
+-- hold writes leases (a list of id, token pairs). It also writes the
+-- field '~hashtable', whose value is longer than hash-max-listpack-value
+-- (64 bytes by default): Redis then keeps k.leases a hash table for good.
+-- Kept as a listpack (up to hash-max-listpack-entries fields, 512 by
+-- default), every HSET, HMGET and HDEL of it looked at the fields one by
+-- one, and a busy dispatcher holds a few hundred leases: that was a sixth
+-- of Redis's instructions.
+local hashtable = 'this value is longer than 64 bytes: it keeps the hash a hash table'
+local function hold(leases)
+  leases[#leases + 1], leases[#leases + 2] = '~hashtable', hashtable
+  many('HSET', k.leases, leases)
+end
 
 -- deljob removes a job.
 local function deljob(id)
@@ -310,7 +326,7 @@ end
 // KEYS: none.
 // ARGV: [1] prefix, [2] kind (S, T or M), [3] a, [4] b.
 // Returns: the answer string.
-var readScript = redis.NewScript(lib + `
+var readScript = newScript("read", `
 return read(ARGV[2], ARGV[3], ARGV[4])
 `)
 
@@ -334,7 +350,7 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //
 // Returns: {0}: a read changed (nothing written); {1, tokens…}: committed,
 // the tokens those of the ljob writes whose job existed (not leased).
-var commitScript = redis.NewScript(lib + `
+var commitScript = newScript("commit", `
 k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
 for _ = 1, tonumber(ARGV[2]) do
@@ -396,7 +412,7 @@ while i <= #ARGV do
 end
 flush()
 if #tokens > 0 then
-  many('HSET', k.leases, tokens)
+  hold(tokens)
   many('ZADD', k.leased, untils)
 end
 return out
@@ -413,7 +429,7 @@ return out
 // µs) of its earliest queued job or empty, then per job leased {its string
 // (see encodeJob; attempts not counting this one), id, token}}. Job tokens
 // are the base and a counter: new for every lease.
-var leaseScript = redis.NewScript(lib + `
+var leaseScript = newScript("lease", `
 k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local nowUs, untilUs, base = tonumber(ARGV[2]), us(ARGV[3]), ARGV[4]
 local out, n = {}, 0
@@ -453,7 +469,7 @@ if n > 0 then
     local old = not got[j] and oldjob(ids[j])
     jobs[j][1] = got[j] or (old and encode(old)) or ''
   end
-  many('HSET', k.leases, tokens)
+  hold(tokens)
   many('ZADD', k.leased, leases)
   many('ZREM', k.queued, ids)
   many('ZREM', k.created, ids)
@@ -474,7 +490,7 @@ return out
 // itself ('v': pushed earlier, others may have been pushed since; the
 // script was not loaded when the transaction ran).
 // Returns: per job, in order, 1 done or 0 the lease is no longer held.
-var ackScript = redis.NewScript(lib + `
+var ackScript = newScript("ack", `
 k.leased, k.leases = KEYS[1], KEYS[2]
 local limit, byIndex = tonumber(ARGV[2]), ARGV[3] == 'i'
 local ids = {}
@@ -527,7 +543,7 @@ return out
 // [10] history entry (JSON), [11] history limit, [12] dead letter limit.
 // Returns: 1 queued again, 2 dead, 0 the lease is no longer held, -1 the
 // lease's attempts or creation time are not the job's (nothing changed).
-var failScript = redis.NewScript(lib + `
+var failScript = newScript("fail", `
 k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id = ARGV[2]
 if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
@@ -556,7 +572,7 @@ return ret
 // KEYS: [1] queued, [2] leased, [3] created, [4] leases.
 // ARGV: [1] prefix, [2] job id, [3] lease token.
 // Returns: 1 done, 0 the lease is no longer held.
-var releaseScript = redis.NewScript(lib + `
+var releaseScript = newScript("release", `
 k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id = ARGV[2]
 if ARGV[3] == '' or redis.call('HGET', k.leases, id) ~= ARGV[3] then return 0 end
@@ -575,7 +591,7 @@ return 1
 // ARGV: [1] prefix, [2] now (µs), [3] cutoff (µs; empty for none), [4] error
 // of the expired, [5] died (ns), [6] dead letter limit, [7] batch.
 // Returns: {reclaimed, expired}.
-var maintainScript = redis.NewScript(lib + `
+var maintainScript = newScript("maintain", `
 k.queued, k.leased, k.created, k.deadall, k.seq, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 k.deleting = KEYS[7]
 local batch = tonumber(ARGV[7])
@@ -621,7 +637,7 @@ return {reclaimed, expired}
 // KEYS: [1] queued, [2] leased, [3] deadall.
 // ARGV: [1] prefix, [2] now (µs).
 // Returns: {ready, delayed, leased, dead}.
-var depthScript = redis.NewScript(lib + `
+var depthScript = newScript("depth", `
 return {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf'),
   redis.call('ZCARD', KEYS[2]), redis.call('SCARD', KEYS[3])}
 `)
@@ -631,7 +647,7 @@ return {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call('ZCOUNT', KEY
 // KEYS: none.
 // ARGV: [1] prefix, [2] webhook id, [3] entry (JSON), [4] history limit.
 // Returns: 1.
-var recordScript = redis.NewScript(lib + `
+var recordScript = newScript("record", `
 record(ARGV[2], {ARGV[3]}, tonumber(ARGV[4]))
 return 1
 `)
@@ -641,7 +657,7 @@ return 1
 // KEYS: none.
 // ARGV: [1] prefix, [2] webhook id.
 // Returns: per dead letter {id, error, died, the jobFields values}.
-var deadLettersScript = redis.NewScript(lib + `
+var deadLettersScript = newScript("deadLetters", `
 local out = {}
 for _, id in ipairs(redis.call('ZREVRANGE', P .. 'dead:' .. ARGV[2], 0, -1)) do
   local d = {id}
@@ -656,7 +672,7 @@ return out
 // KEYS: [1] webhooks, [2] names, [3] webhooks:version.
 // ARGV: [1] prefix, [2] id, [3] name, [4] record (JSON), [5] new version.
 // Returns: 'ok', or 'name' / 'id' when taken (nothing changed).
-var createWebhookScript = redis.NewScript(lib + `
+var createWebhookScript = newScript("createWebhook", `
 if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 'name' end
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 'id' end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
@@ -671,7 +687,7 @@ return 'ok'
 // ARGV: [1] prefix, [2] id, [3] name, [4] record (JSON), [5] new version.
 // Returns: 'ok', 'missing' (no webhook with the id) or 'name' (another has
 // the name); nothing changed unless 'ok'.
-var updateWebhookScript = redis.NewScript(lib + `
+var updateWebhookScript = newScript("updateWebhook", `
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if not old then return 'missing' end
 local other = redis.call('HGET', KEYS[2], ARGV[3])
@@ -691,7 +707,7 @@ return 'ok'
 // [5] leased, [6] created, [7] deadall, [8] leases, [9] deleting.
 // ARGV: [1] prefix, [2] id, [3] new version.
 // Returns: 1 done, 0 no webhook with the id.
-var deleteWebhookScript = redis.NewScript(lib + `
+var deleteWebhookScript = newScript("deleteWebhook", `
 k.queued, k.leased, k.created, k.deadall, k.leases, k.deleting = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local id = ARGV[2]
 local old = redis.call('HGET', KEYS[1], id)
@@ -732,7 +748,7 @@ return 1
 // KEYS: [1] queued, [2] created, [3] deleting.
 // ARGV: [1] prefix, [2] webhook id, [3] batch.
 // Returns: how many are left.
-var purgeJobsScript = redis.NewScript(lib + `
+var purgeJobsScript = newScript("purgeJobs", `
 k.queued, k.created, k.deleting = KEYS[1], KEYS[2], KEYS[3]
 return purge(ARGV[2], tonumber(ARGV[3]))
 `)
@@ -743,7 +759,7 @@ return purge(ARGV[2], tonumber(ARGV[3]))
 // KEYS: [1] replicas, [2] replicas:config.
 // ARGV: [1] prefix, [2] process id, [3] hash, [4] now (ms), [5] cutoff (ms).
 // Returns: flat {process id, hash, ...}.
-var announceScript = redis.NewScript(lib + `
+var announceScript = newScript("announce", `
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[5])) do

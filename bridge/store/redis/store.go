@@ -269,11 +269,6 @@ func (s *Store) keys(names ...string) []string {
 	return out
 }
 
-// run runs a script with the prefix as ARGV[1].
-func (s *Store) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
-	return script.Run(ctx, s.c, keys, append([]any{s.prefix}, args...)...)
-}
-
 // classify marks err as store.ErrUnavailable unless Redis answered it with
 // an error that is about the command (a bug, not an outage): no answer, a
 // closed client, a time-out, and the errors of a Redis that cannot take

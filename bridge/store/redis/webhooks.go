@@ -68,7 +68,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *rule.Webhook) error {
 }
 
 // putWebhook runs a create or update script for w and returns its answer.
-func (s *Store) putWebhook(ctx context.Context, script *redis.Script, w *rule.Webhook) (string, error) {
+func (s *Store) putWebhook(ctx context.Context, script *script, w *rule.Webhook) (string, error) {
 	if w.ID == "" {
 		return "", errors.New("webhook has no id")
 	}
