@@ -431,35 +431,34 @@ return out
 // are the base and a counter: new for every lease.
 var leaseScript = newScript("lease", `
 k.queued, k.leased, k.created, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local nowUs, untilUs, base = tonumber(ARGV[2]), us(ARGV[3]), ARGV[4]
+local now, untilUs, base = ARGV[2], us(ARGV[3]), ARGV[4]
 local out, n = {}, 0
--- Every read and write is one command for all the jobs leased.
+-- Every read and write is one command for all the jobs leased. Numbers go
+-- to Redis as strings, and scores are asked for once a webhook: Redis
+-- turns a Lua number it is given, and a score it answers, into text with
+-- printf's %.17g, which cost more than the rest of the lease.
 local ids, jobs, jks, leases, tokens = {}, {}, {}, {}, {}
 for i = 5, #ARGV, 2 do
-  local webhook, want = ARGV[i], tonumber(ARGV[i + 1])
+  local webhook, want = ARGV[i], ARGV[i + 1]
   local qk = P .. 'q:' .. webhook
   local res = {webhook, ''}
-  -- The first want + 1 queued jobs, by due: those due are leased (up to
-  -- want), the first one left tells when the next is due.
-  local first = redis.call('ZRANGE', qk, 0, want, 'WITHSCORES')
-  local due = 0
-  for j = 1, #first, 2 do
-    if due < want and tonumber(first[j + 1]) <= nowUs then
-      due = due + 1
-      n = n + 1
-      local id, token = first[j], base .. '.' .. n
-      local f = {false, id, token}
-      res[#res + 1] = f
-      ids[n], jobs[n], jks[n] = id, f, jkey(id)
-      leases[#leases + 1], leases[#leases + 2] = untilUs, id
-      tokens[#tokens + 1], tokens[#tokens + 2] = id, token
-    else
-      res[2] = first[j + 1] .. '000' -- µs to ns
-      break
-    end
+  -- Its due jobs, oldest due first (then by id), up to want: its first by
+  -- rank.
+  local due = {}
+  if want ~= '0' then due = redis.call('ZRANGE', qk, '-inf', now, 'BYSCORE', 'LIMIT', '0', want) end
+  for _, id in ipairs(due) do
+    n = n + 1
+    local token = string.format('%s.%d', base, n)
+    local f = {false, id, token}
+    res[#res + 1] = f
+    ids[n], jobs[n], jks[n] = id, f, jkey(id)
+    leases[#leases + 1], leases[#leases + 2] = untilUs, id
+    tokens[#tokens + 1], tokens[#tokens + 2] = id, token
   end
-  -- They are the webhook's first by rank.
-  if due > 0 then redis.call('ZREMRANGEBYRANK', qk, 0, due - 1) end
+  if #due > 0 then redis.call('ZREMRANGEBYRANK', qk, '0', string.format('%d', #due - 1)) end
+  -- The first one left tells when the next is due.
+  local first = redis.call('ZRANGE', qk, '0', '0', 'WITHSCORES')
+  if first[2] then res[2] = first[2] .. '000' end -- µs to ns
   out[#out + 1] = res
 end
 if n > 0 then
