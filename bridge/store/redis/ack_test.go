@@ -3,6 +3,9 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/bridge/store/redis"
 	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
+	"github.com/regwebhook/regwebhook/bridge/store/storetest"
 )
 
 // An ack pushes its history entry before its script runs, in one
@@ -101,5 +105,73 @@ func TestLeasesAreAHashTable(t *testing.T) {
 	}
 	if enc, err := c.ObjectEncoding(ctx, prefix+"leases").Result(); err != nil || enc != "hashtable" {
 		t.Errorf("encoding of %sleases: got %q, %v; want hashtable", prefix, enc, err)
+	}
+}
+
+// Acks that come at once for one webhook, more than its history keeps,
+// push only the newest it keeps; the entries of leases lost are taken back
+// wherever they fell, and never left in the history.
+func TestManyAcksAtOnceKeepTheHistoryBounded(t *testing.T) {
+	ctx := context.Background()
+	s, o := openShared(t)
+	c, prefix := raw(t, o)
+	now := time.Now()
+	const jobs = 60
+	err := s.Ingest(ctx, func(tx store.Tx) error {
+		for i := range jobs {
+			if err := tx.Enqueue(ctx, store.Job{ID: fmt.Sprintf("j%02d", i), WebhookID: "w", Created: now, Due: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": jobs}})
+	if err != nil || len(res.Leases) != jobs {
+		t.Fatalf("lease: got %d leases, %v; want %d", len(res.Leases), err, jobs)
+	}
+	lost := map[string]bool{}
+	for _, i := range []int{0, 1, 30, 58, 59} {
+		l := res.Leases[i]
+		if err := s.Release(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		lost[l.ID] = true
+	}
+	var wg sync.WaitGroup
+	for _, l := range res.Leases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Ack(ctx, l, history.Entry{ID: l.ID, WebhookID: "w", Attempt: 1, Timestamp: now})
+			if lost[l.ID] != errors.Is(err, store.ErrLeaseLost) {
+				t.Errorf("ack of %s (lease lost %v): %v", l.ID, lost[l.ID], err)
+			}
+		}()
+	}
+	wg.Wait()
+	raw, err := c.LRange(ctx, prefix+"history:w", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keep := storetest.Limits().History + 16; len(raw) > keep {
+		t.Errorf("history holds %d entries, want at most %d", len(raw), keep)
+	}
+	for _, e := range raw {
+		for id := range lost {
+			if strings.Contains(e, `"`+id+`"`) {
+				t.Errorf("history holds the entry of %s, whose lease was lost: %s", id, e)
+			}
+		}
+	}
+	got, err := s.History(ctx, "w", storetest.Limits().History)
+	if err != nil || len(got) != storetest.Limits().History {
+		t.Errorf("history: got %d entries, %v; want %d", len(got), err, storetest.Limits().History)
+	}
+	res, err = s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": jobs}})
+	if err != nil || len(res.Leases) != len(lost) {
+		t.Errorf("lease after the acks: got %d jobs, %v; want the %d released", len(res.Leases), err, len(lost))
 	}
 }

@@ -99,13 +99,13 @@ func (s *Store) newAcker() *batch.Runner[*ackCall] {
 // one waits for an ack: the worker is already free for its next job.
 const ackLinger = 2 * time.Millisecond
 
-// runAcks acks calls in one transaction (MULTI/EXEC): one LPUSH per webhook
-// of the calls' history entries, then one run of ackScript, which acks each
-// job on its own and takes back the entry of each call whose lease was
-// lost. The entries go to Redis as plain LPUSH values, not through the
-// script: Redis's Lua hashes every byte of every string a script is given,
-// and the entries are most of what an ack sends. A call whose lease was
-// lost gets store.ErrLeaseLost.
+// runAcks acks calls in one transaction (MULTI/EXEC): per webhook an LPUSH
+// of the calls' history entries and an LTRIM, then one run of ackScript,
+// which acks each job on its own and takes back the entry of each call
+// whose lease was lost. The entries go to Redis as plain LPUSH values, not
+// through the script: Redis's Lua hashes every byte of every string a
+// script is given, and the entries are most of what an ack sends. A call
+// whose lease was lost gets store.ErrLeaseLost.
 func (s *Store) runAcks(calls []*ackCall) []error {
 	errs := make([]error, len(calls))
 	var sent []int // indexes of the calls sent
@@ -131,20 +131,32 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		// the others' acks off. The connection's time-outs bound the call.
 		ctx = context.Background()
 	}
-	// LPUSH puts a webhook's entries newest first: the entry of its k-th
-	// call (from 0) of n is at index n-1-k.
-	args := make([]any, 0, 2+4*len(sent))
-	args = append(args, s.limits.History, "i")
-	pushed := map[string]int{}
+	// A history keeps at most keep entries (reads return the newest
+	// limit): the LTRIM after each LPUSH costs a plain command, and the
+	// 16 more keep the newest limit whole when an entry is taken back. So
+	// a webhook's newest keep entries are pushed, the older ones would go
+	// at once; LPUSH puts them newest first, the entry of its k-th call
+	// (from 0) of n at index n-1-k.
+	keep := s.limits.History + 16
+	args := make([]any, 0, 1+4*len(sent))
+	args = append(args, "i")
+	seen := map[string]int{}
 	for _, i := range sent {
 		c := calls[i]
-		args = append(args, c.id, c.token, c.webhook, len(entries[c.webhook])-1-pushed[c.webhook])
-		pushed[c.webhook]++
+		var at any = "" // not pushed
+		if n, k := len(entries[c.webhook]), seen[c.webhook]; n-1-k < keep {
+			at = n - 1 - k
+		}
+		args = append(args, c.id, c.token, c.webhook, at)
+		seen[c.webhook]++
 	}
 	keys := s.keys("leased", "leases")
 	pipe := s.c.TxPipeline()
 	for _, w := range hooks {
-		pipe.LPush(ctx, s.prefix+"history:"+w, entries[w]...)
+		h := s.prefix + "history:" + w
+		e := entries[w]
+		pipe.LPush(ctx, h, e[max(0, len(e)-keep):]...)
+		pipe.LTrim(ctx, h, 0, int64(keep-1))
 	}
 	cmd := s.call(ctx, pipe, ackScript, keys, args...)
 	_, _ = pipe.Exec(ctx) // cmd holds the script's error, or the transaction's
@@ -154,9 +166,9 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		// are in, the acks not. run loads the functions; the script finds
 		// the entries of lost leases by their value, as others may have
 		// been pushed since.
-		args[1] = "v"
+		args[0] = "v"
 		for k, i := range sent {
-			args[2+4*k+3] = calls[i].entry
+			args[1+4*k+3] = calls[i].entry
 		}
 		cmd = s.run(ctx, ackScript, keys, args...)
 		err = cmd.Err()

@@ -244,25 +244,18 @@ local function requeue(id, webhook, due, created)
   queue(id, webhook, due, created)
 end
 
--- trim cuts a webhook's history back to limit once it holds 16 more, not
--- after every entry (History reads the newest limit only).
-local function trim(webhook, limit, n)
-  local h = P .. 'history:' .. webhook
-  n = n or redis.call('LLEN', h)
-  if n > limit + 16 then
-    redis.call('LTRIM', h, 0, limit - 1)
-  end
-end
-
 -- record adds history entries (a list, oldest first) to a webhook's, newest
--- first, and keeps limit.
+-- first, and keeps limit: it cuts the list back to limit once it holds 16
+-- more, not after every entry (History reads the newest limit only).
 local function record(webhook, entries, limit)
   local h = P .. 'history:' .. webhook
   local n = 0
   for i = 1, #entries, 1000 do
     n = redis.call('LPUSH', h, unpack(entries, i, math.min(i + 999, #entries)))
   end
-  trim(webhook, limit, n)
+  if n > limit + 16 then
+    redis.call('LTRIM', h, 0, limit - 1)
+  end
 end
 
 -- bury turns the job id (no longer indexed as queued or leased), whose
@@ -483,41 +476,37 @@ return out
 // lease is no longer held, so that such an ack changes nothing.
 //
 // KEYS: [1] leased, [2] leases.
-// ARGV: [1] prefix, [2] history limit, [3] 'i' or 'v': how an entry is found,
-// then per job: job id, lease token, webhook id, and its entry's index in
-// the webhook's history ('i': pushed by the same transaction) or the entry
-// itself ('v': pushed earlier, others may have been pushed since; the
-// script was not loaded when the transaction ran).
+// ARGV: [1] prefix, [2] 'i' or 'v': how an entry is found, then per job: job
+// id, lease token, webhook id, and its entry's index in the webhook's
+// history ('i': pushed by the same transaction; empty: not pushed) or the
+// entry itself ('v': pushed earlier, others may have been pushed since; the
+// function was not loaded when the transaction ran).
 // Returns: per job, in order, 1 done or 0 the lease is no longer held.
 var ackScript = newScript("ack", `
 k.leased, k.leases = KEYS[1], KEYS[2]
-local limit, byIndex = tonumber(ARGV[2]), ARGV[3] == 'i'
+local byIndex = ARGV[2] == 'i'
 local ids = {}
-for i = 4, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+for i = 3, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
 local _, held = many('HMGET', k.leases, ids)
 -- Every write is one command for all the jobs acked.
-local out, done, keys, hooks, marked = {}, {}, {}, {}, {}
+local out, done, keys, marked = {}, {}, {}, {}
 for j, id in ipairs(ids) do
-  local i = 4 + 4 * (j - 1)
-  local token, webhook, at = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if hooks[webhook] == nil then
-    hooks[webhook] = true
-    hooks[#hooks + 1] = webhook
-  end
+  local i = 3 + 4 * (j - 1)
+  local token, at = ARGV[i + 1], ARGV[i + 3]
   if token ~= '' and held[j] == token then
     out[j] = 1
     done[#done + 1] = id
     jobkeys(keys, id)
   else
     out[j] = 0
-    local h = P .. 'history:' .. webhook
-    if byIndex then
+    local h = P .. 'history:' .. ARGV[i + 2]
+    if not byIndex then
+      redis.call('LREM', h, 1, at)
+    elseif at ~= '' then
       -- Marked, then removed below: removing it now would move the
       -- entries at the indexes still to come. An entry is JSON, never ''.
       redis.call('LSET', h, at, '')
       marked[h] = true
-    else
-      redis.call('LREM', h, 1, at)
     end
   end
 end
@@ -527,7 +516,6 @@ if #done > 0 then
   many('HDEL', k.leases, done)
   many('ZREM', k.leased, done)
 end
-for _, webhook in ipairs(hooks) do trim(webhook, limit) end
 return out
 `)
 
