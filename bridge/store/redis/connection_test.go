@@ -200,3 +200,36 @@ func TestTLS(t *testing.T) {
 		}
 	})
 }
+
+// Open loads the store's function library, and says why it cannot: a Redis
+// without FUNCTION (before 7.0; here the command renamed away), a user
+// whose ACL does not allow it.
+func TestOpenWithoutFunctionsSaysWhy(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		user string
+		want []string
+	}{
+		{"no FUNCTION command", []string{"--rename-command", "FUNCTION", ""}, "", []string{"unknown command", "FUNCTION needs Redis 7.0 or later"}},
+		{"ACL without FUNCTION", []string{"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-function"}, "app", []string{"NOPERM", "load the store's Redis functions"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t, c.args...)
+			addr := srv.Addr
+			if c.user != "" {
+				addr = "redis://" + c.user + ":pw@" + srv.Addr
+			}
+			s, err := redis.Open(context.Background(), redis.Options{Addr: addr, Prefix: "rw:", Limits: storetest.Limits()})
+			if err == nil {
+				s.Close()
+				t.Fatal("open succeeded, want an error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("open: got %v, want it to say %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -80,10 +80,14 @@ func notLoaded(err error) bool {
 // load loads the library into Redis, replacing one of the same name (the
 // same code: its name is its hash).
 func (s *Store) load(ctx context.Context) error {
-	if err := s.c.FunctionLoadReplace(ctx, functions.code).Err(); err != nil {
-		return fmt.Errorf("load the store's functions (Redis 7.0 or later is needed): %w", err)
+	err := s.c.FunctionLoadReplace(ctx, functions.code).Err()
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "unknown command"):
+		return fmt.Errorf("load the store's Redis functions: %w (FUNCTION needs Redis 7.0 or later)", err)
 	}
-	return nil
+	return fmt.Errorf("load the store's Redis functions: %w", classify(err))
 }
 
 // call runs script through c (the client or a pipeline) with the prefix as

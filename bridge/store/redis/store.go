@@ -90,8 +90,9 @@ var (
 	_ store.Shared = (*Store)(nil)
 )
 
-// Open connects to Redis, checks that it answers, and reads its persistence
-// settings (see Warnings); with o.Strict it fails when they are not safe.
+// Open connects to Redis, checks that it answers, loads the store's
+// function library (Redis 7.0 or later), and reads its persistence settings
+// (see Warnings); with o.Strict it fails when they are not safe.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Limits.History <= 0 || o.Limits.DeadLetters <= 0 {
 		return nil, fmt.Errorf("open redis store: limits must be positive, got history %d and dead letters %d",
@@ -117,6 +118,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	if err := s.load(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open redis store at %s: %w", s.addr, err)
 	}
 	if s.warnings, err = s.persistence(ctx); err != nil {
 		s.Close()
