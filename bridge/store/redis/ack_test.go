@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
@@ -25,27 +26,10 @@ import (
 // may have come since, and keep that of a lease held.
 func TestAcksAfterRedisLostItsScripts(t *testing.T) {
 	ctx := context.Background()
-	srv := redistest.Start(t)
-	o := redis.Options{Addr: srv.Addr, Prefix: "rw"}
-	s := open(t, o)
-	c, _ := raw(t, o)
+	s, c := openPrivate(t)
 	now := time.Now()
-	err := s.Ingest(ctx, func(tx store.Tx) error {
-		for _, id := range []string{"a", "b"} {
-			if err := tx.Enqueue(ctx, store.Job{ID: id, WebhookID: "w", Created: now, Due: now}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 2}})
-	if err != nil || len(res.Leases) != 2 {
-		t.Fatalf("lease: got %d leases, %v; want 2", len(res.Leases), err)
-	}
-	a, b := res.Leases[0], res.Leases[1]
+	leases := leaseNew(t, s, now, "a", "b")
+	a, b := leases[0], leases[1]
 	if err := s.Release(ctx, a); err != nil {
 		t.Fatalf("release: %v", err)
 	}
@@ -79,7 +63,7 @@ func TestAcksAfterRedisLostItsScripts(t *testing.T) {
 		t.Errorf("history (-want +got):\n%s", diff)
 	}
 	// b is done, a is queued again.
-	res, err = s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 2}})
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 2}})
 	if err != nil || len(res.Leases) != 1 || res.Leases[0].ID != "a" {
 		t.Errorf("lease after the acks: got %v, %v; want job a alone", res.Leases, err)
 	}
@@ -92,17 +76,7 @@ func TestLeasesAreAHashTable(t *testing.T) {
 	ctx := context.Background()
 	s, o := openShared(t)
 	c, prefix := raw(t, o)
-	now := time.Now()
-	err := s.Ingest(ctx, func(tx store.Tx) error {
-		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", Created: now, Due: now})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": 1}})
-	if err != nil || len(res.Leases) != 1 {
-		t.Fatalf("lease: got %d leases, %v; want 1", len(res.Leases), err)
-	}
+	leaseNew(t, s, time.Now(), "a")
 	if enc, err := c.ObjectEncoding(ctx, prefix+"leases").Result(); err != nil || enc != "hashtable" {
 		t.Errorf("encoding of %sleases: got %q, %v; want hashtable", prefix, enc, err)
 	}
@@ -117,31 +91,21 @@ func TestManyAcksAtOnceKeepTheHistoryBounded(t *testing.T) {
 	c, prefix := raw(t, o)
 	now := time.Now()
 	const jobs = 60
-	err := s.Ingest(ctx, func(tx store.Tx) error {
-		for i := range jobs {
-			if err := tx.Enqueue(ctx, store.Job{ID: fmt.Sprintf("j%02d", i), WebhookID: "w", Created: now, Due: now}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	ids := make([]string, jobs)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("j%02d", i)
 	}
-	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": jobs}})
-	if err != nil || len(res.Leases) != jobs {
-		t.Fatalf("lease: got %d leases, %v; want %d", len(res.Leases), err, jobs)
-	}
+	leases := leaseNew(t, s, now, ids...)
 	lost := map[string]bool{}
 	for _, i := range []int{0, 1, 30, 58, 59} {
-		l := res.Leases[i]
+		l := leases[i]
 		if err := s.Release(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 		lost[l.ID] = true
 	}
 	var wg sync.WaitGroup
-	for _, l := range res.Leases {
+	for _, l := range leases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -170,8 +134,68 @@ func TestManyAcksAtOnceKeepTheHistoryBounded(t *testing.T) {
 	if err != nil || len(got) != storetest.Limits().History {
 		t.Errorf("history: got %d entries, %v; want %d", len(got), err, storetest.Limits().History)
 	}
-	res, err = s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": jobs}})
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": jobs}})
 	if err != nil || len(res.Leases) != len(lost) {
 		t.Errorf("lease after the acks: got %d jobs, %v; want the %d released", len(res.Leases), err, len(lost))
 	}
+}
+
+// An ack that Redis refuses for want of memory is store.ErrUnavailable and
+// changes nothing: its transaction is discarded whole, the entry with it.
+func TestAckRefusedForMemoryChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, c := openPrivate(t)
+	now := time.Now()
+	l := leaseNew(t, s, now, "a")[0]
+	e := history.Entry{ID: "a", WebhookID: "w", Attempt: 1, Timestamp: now.UTC().Truncate(time.Millisecond)}
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, l, e); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("ack with Redis out of memory: got %v, want ErrUnavailable", err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.History(ctx, "w", 10); err != nil || len(got) != 0 {
+		t.Errorf("history after the refused ack: got %v, %v; want none", got, err)
+	}
+	if err := s.Ack(ctx, l, e); err != nil {
+		t.Errorf("ack once Redis has memory: %v", err)
+	}
+	if got, err := s.History(ctx, "w", 10); err != nil || len(got) != 1 {
+		t.Errorf("history after the ack: got %d entries, %v; want 1", len(got), err)
+	}
+}
+
+// leaseNew queues jobs of the given ids for webhook w, due now, and leases
+// them all, in id order.
+func leaseNew(t *testing.T, s *redis.Store, now time.Time, ids ...string) []store.Lease {
+	t.Helper()
+	ctx := context.Background()
+	err := s.Ingest(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			if err := tx.Enqueue(ctx, store.Job{ID: id, WebhookID: "w", Created: now, Due: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Lease(ctx, store.LeaseRequest{Now: now, For: time.Minute, Want: map[string]int{"w": len(ids)}})
+	if err != nil || len(res.Leases) != len(ids) {
+		t.Fatalf("lease: got %d leases, %v; want %d", len(res.Leases), err, len(ids))
+	}
+	return res.Leases
+}
+
+// openPrivate opens a store on a Redis of its own, for a test that changes
+// the server (its functions, its memory limit), and a client on it.
+func openPrivate(t *testing.T) (*redis.Store, *goredis.Client) {
+	t.Helper()
+	o := redis.Options{Addr: redistest.Start(t).Addr, Prefix: "rw"}
+	c, _ := raw(t, o)
+	return open(t, o), c
 }

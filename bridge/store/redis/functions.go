@@ -24,8 +24,8 @@ func newScript(name, body string) *script { return &script{name: name, body: bod
 // LOAD, Redis 7.0), loaded into Redis once rather than sent with each call.
 // lib, the helpers every script shares, then runs once, when the library
 // loads: run as the head of an EVAL script it made some 25 closures on
-// every call, some 25,000 of Redis's instructions, as many as a small
-// script's own work.
+// every call (a script that does nothing cost Redis 2.4 µs a call so, 0.75
+// µs as a function).
 //
 // The library's name and its functions' names carry a hash of its code, so
 // that processes of different versions on one Redis (a rolling upgrade)
