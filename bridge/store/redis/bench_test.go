@@ -24,7 +24,7 @@ func BenchmarkStore(b *testing.B) {
 
 // redisCPU reads the shared Redis's CPU time.
 func redisCPU() (time.Duration, error) {
-	c := goredis.NewClient(&goredis.Options{Addr: redistest.SharedAddr})
+	c := goredis.NewClient(&goredis.Options{Addr: redistest.SharedAddress()})
 	defer c.Close()
 	return rediscpu.Used(context.Background(), c)
 }

@@ -31,17 +31,31 @@ import (
 // SharedAddr is where scripts/test starts the shared redis-server.
 const SharedAddr = "127.0.0.1:6379"
 
+// AddrEnv names the variable that points the tests and benchmarks at
+// another shared Redis than SharedAddr: one under valgrind, say, to count
+// its instructions (docs/benchmarks.md, "How to reproduce").
+const AddrEnv = "REGWEBHOOK_TEST_REDIS"
+
+// SharedAddress returns $REGWEBHOOK_TEST_REDIS, or SharedAddr.
+func SharedAddress() string {
+	if a := os.Getenv(AddrEnv); a != "" {
+		return a
+	}
+	return SharedAddr
+}
+
 // Shared returns the shared Redis's address and a prefix no other test
 // uses ("regwebhook-test-<random>:"). When the test ends it deletes the keys
 // under that prefix, and only those. It fails the test when the shared Redis
 // does not answer.
 func Shared(t testing.TB) (addr, prefix string) {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: SharedAddr, DialTimeout: time.Second, MaxRetries: -1})
+	addr = SharedAddress()
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, MaxRetries: -1})
 	ctx := context.Background()
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
-		t.Fatalf("redistest: the shared redis-server on %s does not answer (%v); run scripts/test, which starts it, or start redis-server there", SharedAddr, err)
+		t.Fatalf("redistest: the shared redis-server on %s does not answer (%v); run scripts/test, which starts it, or start redis-server there", addr, err)
 	}
 	var b [6]byte
 	rand.Read(b[:])
@@ -68,7 +82,7 @@ func Shared(t testing.TB) (addr, prefix string) {
 			}
 		}
 	})
-	return SharedAddr, name + ":"
+	return addr, name + ":"
 }
 
 // Binary returns the path of redis-server, failing the test with what to
