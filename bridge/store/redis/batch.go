@@ -153,7 +153,7 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 	keys := s.keys("leased", "leases")
 	pipe := s.c.TxPipeline()
 	for _, w := range hooks {
-		h := s.prefix + "history:" + w
+		h := s.key("history:" + w)
 		e := entries[w]
 		pipe.LPush(ctx, h, e[max(0, len(e)-keep):]...)
 		pipe.LTrim(ctx, h, 0, int64(keep-1))

@@ -29,7 +29,7 @@ func (s *Store) Record(ctx context.Context, e history.Entry) error {
 // Limits.History, when limit is not positive).
 func (s *Store) History(ctx context.Context, webhookID string, limit int) ([]history.Entry, error) {
 	if limit <= 0 || limit > s.limits.History {
-		limit = s.limits.History // the list may hold a few more (see record in scripts.go)
+		limit = s.limits.History // the list may hold up to 16 more (record in scripts.go, runAcks)
 	}
 	stop := int64(limit) - 1
 	raw, err := s.c.LRange(ctx, s.key("history:"+webhookID), 0, stop).Result()
