@@ -240,9 +240,10 @@ func New(p Params) *Dispatcher {
 	}
 }
 
-// Wake tells the Dispatcher that jobs of these webhooks were committed, so
-// it leases them now rather than at its next poll; no ids wakes every
-// webhook. It never blocks.
+// Wake tells the Dispatcher that jobs of these webhooks, due already, were
+// committed, so it leases them now rather than at its next poll, in order
+// with the jobs handed off to it before them; no ids wakes every webhook.
+// It never blocks.
 func (d *Dispatcher) Wake(webhookIDs ...string) {
 	d.wakeMu.Lock()
 	if len(webhookIDs) == 0 {
@@ -361,7 +362,7 @@ func (d *Dispatcher) takeWakes() {
 	if all {
 		d.sched.checkAll()
 	}
-	d.sched.wake(woken)
+	d.sched.wake(woken, d.now())
 }
 
 // scheduleRounds bounds the lease rounds of one turn of the loop.

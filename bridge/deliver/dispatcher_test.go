@@ -62,7 +62,12 @@ func webhook(name, uri string) *rule.Webhook {
 // receiver does, and returns their ids.
 func (h *harness) enqueue(hookID string, n int) []string {
 	h.t.Helper()
-	now := time.Now()
+	return h.enqueueDue(hookID, n, time.Now())
+}
+
+// enqueueDue queues n jobs for the webhook, made and due at now.
+func (h *harness) enqueueDue(hookID string, n int, now time.Time) []string {
+	h.t.Helper()
 	var ids []string
 	err := h.store.Ingest(context.Background(), func(tx store.Tx) error {
 		ids = ids[:0]

@@ -255,11 +255,12 @@ func (s *scheduler) checkAll() {
 	s.markAll()
 }
 
-// wake marks webhooks whose jobs were just committed.
-func (s *scheduler) wake(ids map[string]bool) {
+// wake marks webhooks whose jobs were just committed, due by now (new jobs
+// are due when they are made): the queue holds a job due no later than now.
+func (s *scheduler) wake(ids map[string]bool, now time.Time) {
 	for id := range ids {
 		if st, ok := s.state[id]; ok {
-			st.check = true
+			st.noteDue(now)
 			s.mark(st)
 		}
 	}

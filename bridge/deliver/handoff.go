@@ -23,13 +23,20 @@ import (
 // handed off rather than queued and leased back. A job waits for about one
 // round of its webhook's requests. Waiting jobs start through the
 // scheduler's plan, in turn with the other webhooks (fairness rule 4), and
-// before their webhook's queued jobs but for one slot in waitingShare+1, so
-// that a burst is delivered mostly from memory while it lasts and its
-// overflow from the queue after it; once a queued job of the webhook may
-// have been due for MaxQueueDelay, the queue goes first: jobs queued
-// earlier are not held back for as long as new ones keep coming. A waiting
-// job whose webhook is paused, fails, is disabled or deleted, or whose
-// lease would run out before a request could end, goes back to the queue.
+// a webhook's slot goes to its oldest due job, waiting or queued: to the
+// queue when the earliest due time it is known to hold (a lease's Next, or
+// a wake's time) is not after the oldest waiting job's, to the waiting job
+// otherwise. Where that is unknown (a poll marked the webhook), one slot in
+// waitingShare+1 asks the queue. So a job queued because a reservation ran
+// out is not held back by the jobs handed off after it. (Until the tenth
+// round of issue 7 waiting jobs went first but for one slot in four: under
+// a sustained load whose reservations ran out for more than a quarter of
+// the jobs, the queue grew for as long as the load lasted and its jobs
+// waited for MaxQueueDelay.) Once a queued job of the webhook may have been
+// due for MaxQueueDelay, or its queue was not looked at for as long, the
+// queue goes first whatever it holds. A waiting job whose webhook is
+// paused, fails, is disabled or deleted, or whose lease would run out
+// before a request could end, goes back to the queue.
 //
 // The scheduler publishes what may be reserved at the end of each turn,
 // and takes reservations back into its own counts at the start of the
@@ -41,10 +48,10 @@ import (
 // back, more jobs missed them and were queued: on the embedded store with
 // 16 connections 69,200 of 80,000 were handed off, against 74,500 open.)
 
-// waitingShare is how many waiting jobs a webhook starts in a row while it
-// may have queued jobs due, before one slot goes to the queue: a job queued
-// while hand-offs keep coming (when a reservation ran out) waits for a few
-// requests, not for MaxQueueDelay.
+// waitingShare is how many waiting jobs a webhook starts in a row while
+// its queue may hold due jobs of unknown age (a poll marked it), before one
+// slot asks the queue: the lease's answer then tells the queue's earliest
+// due time.
 const waitingShare = 3
 
 // waitingPerWorker bounds the jobs waiting in all, per worker: a waiting
@@ -206,8 +213,7 @@ func (d *Dispatcher) enabled(id string) bool {
 }
 
 // startWaiting starts, for each webhook of want, waiting jobs in place of
-// leased ones (none while its queue goes first, see queueFirst, and no more
-// than waitingShare in a row while it may have queued jobs due), and takes
+// leased ones where they are its oldest due jobs (see queueTurn), and takes
 // them off want, with the webhooks that need no lease.
 func (d *Dispatcher) startWaiting(work context.Context, want map[string]int, now time.Time) {
 	for id, n := range want {
@@ -218,7 +224,7 @@ func (d *Dispatcher) startWaiting(work context.Context, want map[string]int, now
 		lease := 0
 		for range n {
 			switch {
-			case len(ls) > 0 && !first && !(due && st.handedRun >= waitingShare):
+			case len(ls) > 0 && !(due && (first || queueTurn(st, ls[0]))):
 				d.start(work, ls[0])
 				ls = ls[1:]
 				st.handedRun++
@@ -234,6 +240,19 @@ func (d *Dispatcher) startWaiting(work context.Context, want map[string]int, now
 			delete(want, id)
 		}
 	}
+}
+
+// queueTurn reports whether a slot of a webhook that may have queued jobs
+// due goes to its queue rather than to oldest, its oldest waiting job: the
+// queue holds a job due no later, or what it holds is unknown and
+// waitingShare waiting jobs went in a row. A turn that leases asks for all
+// the slots it gives the queue at once, and the lease's answer tells the
+// next turn what is left.
+func queueTurn(st *hookState, oldest store.Lease) bool {
+	if st.hasNext && !st.next.After(oldest.Due) {
+		return true
+	}
+	return st.check && st.handedRun >= waitingShare
 }
 
 // queueFirst reports whether a webhook that may have queued jobs due leases
