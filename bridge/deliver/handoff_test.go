@@ -132,6 +132,7 @@ func provenHole(t *testing.T, change func(*Params)) (*harness, *Dispatcher, *hoo
 	change(&p)
 	d, _ := h.run(p)
 	h.enqueue("w", 1)
+	d.Wake("w") // not left to the poll: a test may set it to an hour
 	fine.WaitFor(t, 1, 10*time.Second)
 	waitFor(t, "the first job acked", func() bool { return h.depth() == store.Depth{} })
 	h.setHooks(webhook("w", held.URL()))
