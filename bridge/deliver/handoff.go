@@ -243,8 +243,8 @@ func (d *Dispatcher) startWaiting(work context.Context, want map[string]int, now
 }
 
 // queueTurn reports whether a slot of a webhook that may have queued jobs
-// due goes to its queue rather than to oldest, its oldest waiting job: the
-// queue holds a job due no later, or what it holds is unknown and
+// due goes to its queue rather than to its oldest waiting job: the queue
+// holds a job due no later than oldest, or what it holds is unknown and
 // waitingShare waiting jobs went in a row. A turn that leases asks for all
 // the slots it gives the queue at once, and the lease's answer tells the
 // next turn what is left.
