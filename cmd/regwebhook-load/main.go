@@ -5,6 +5,7 @@
 //	regwebhook-load floor      the floor itself (run starts it)
 //	regwebhook-load backlog    1,000,000 queued deliveries drained by a regwebhook serve it starts; its RSS
 //	regwebhook-load isolation  healthy webhooks' throughput with webhooks whose URIs never answer
+//	regwebhook-load spin       takes a share of one core, as a neighbour on a shared machine would
 //
 // It is a program of its own rather than a subcommand of regwebhook: it
 // carries a load generator, receivers and a second server (the floor) that
@@ -37,7 +38,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newFloorCmd(), newBacklogCmd(), newIsolationCmd())
+	root.AddCommand(newRunCmd(), newFloorCmd(), newBacklogCmd(), newIsolationCmd(), newSpinCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return
