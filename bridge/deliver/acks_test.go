@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,29 +25,37 @@ func (s *stalledAcks) Ack(ctx context.Context, l store.Lease, e history.Entry) e
 }
 
 // While acks do not commit, workers stop taking jobs once ackSlots acks per
-// worker are pending: the receiver gets those, and one delivery per worker
-// waiting for a slot, not the whole queue. Once acks commit, the rest is
-// delivered, each job once.
+// worker, and maxAcking in all, are pending: the receiver gets those, and
+// one delivery per worker waiting for a slot, not the whole queue. Once
+// acks commit, the rest is delivered, each job once.
 func TestPendingAcksHoldBackDeliveries(t *testing.T) {
-	rc := hooktest.New(t)
-	h := newHarness(t, webhook("hookacks", rc.URL()))
-	const jobs = 400
-	h.enqueue("hookacks", jobs)
-	st := &stalledAcks{Store: h.store, release: make(chan struct{})}
-	p := h.params(time.Minute)
-	p.Queue = st
-	p.Workers, p.PerWebhook = 4, 4
-	h.run(p)
+	for _, tc := range []struct {
+		workers, jobs, bound int
+	}{
+		{workers: 4, jobs: 400, bound: (ackSlots + 1) * 4},
+		// Past 32 workers the pending acks stop growing with them.
+		{workers: 64, jobs: 1500, bound: maxAcking + 64},
+	} {
+		t.Run(fmt.Sprintf("%d workers", tc.workers), func(t *testing.T) {
+			rc := hooktest.New(t)
+			h := newHarness(t, webhook("hookacks", rc.URL()))
+			h.enqueue("hookacks", tc.jobs)
+			st := &stalledAcks{Store: h.store, release: make(chan struct{})}
+			p := h.params(time.Minute)
+			p.Queue = st
+			p.Workers, p.PerWebhook = tc.workers, tc.workers
+			h.run(p)
 
-	bound := (ackSlots + 1) * p.Workers
-	rc.WaitFor(t, bound, 30*time.Second)
-	time.Sleep(300 * time.Millisecond) // time for more, were there no bound
-	if n := rc.Count(); n != bound {
-		t.Fatalf("received %d deliveries while acks did not commit, want %d", n, bound)
-	}
-	close(st.release)
-	waitFor(t, "every job to be delivered and acked", func() bool { return h.depth() == store.Depth{} })
-	if n := rc.Count(); n != jobs {
-		t.Errorf("received %d deliveries, want %d", n, jobs)
+			rc.WaitFor(t, tc.bound, 30*time.Second)
+			time.Sleep(300 * time.Millisecond) // time for more, were there no bound
+			if n := rc.Count(); n != tc.bound {
+				t.Fatalf("received %d deliveries while acks did not commit, want %d", n, tc.bound)
+			}
+			close(st.release)
+			waitFor(t, "every job to be delivered and acked", func() bool { return h.depth() == store.Depth{} })
+			if n := rc.Count(); n != tc.jobs {
+				t.Errorf("received %d deliveries, want %d", n, tc.jobs)
+			}
+		})
 	}
 }

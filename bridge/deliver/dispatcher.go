@@ -133,7 +133,8 @@ type Dispatcher struct {
 	idleN   atomic.Int32
 	maxIdle int32
 	quit    chan struct{}
-	// acking holds a slot per ack not yet committed, ackSlots per worker:
+	// acking holds a slot per ack not yet committed, ackSlots per worker
+	// up to maxAcking:
 	// when the store commits acks slower than workers deliver, workers wait
 	// for a slot before taking the next job, so that acks pending (and
 	// the deliveries a crash would repeat) stay bounded.
@@ -155,11 +156,18 @@ type Dispatcher struct {
 	stopped chan struct{}
 }
 
-// ackSlots is how many acks may wait to commit per worker. Enough for the
-// acks of many deliveries to commit together (one commit per ack would cap
-// deliveries at the store's commits per second), few enough that they cost
-// no memory to speak of.
+// ackSlots is how many acks may wait to commit per worker, up to
+// maxAcking in all. Enough for the acks of many deliveries to commit
+// together (one commit per ack would cap deliveries at the store's commits
+// per second), few enough that they cost no memory to speak of.
 const ackSlots = 32
+
+// maxAcking bounds the acks waiting to commit whatever the workers: each
+// holds a goroutine, its job and its history entry, and more of them buy
+// no larger commits. (At ackSlots per worker, 128 workers draining a
+// backlog on the embedded store held 4,096 acks and 215 MB.) It is
+// ackSlots times the default 32 workers.
+const maxAcking = 1024
 
 // New returns a Dispatcher; it does nothing until Run.
 func New(p Params) *Dispatcher {
@@ -219,7 +227,7 @@ func New(p Params) *Dispatcher {
 			return rnd()
 		}},
 		log:           p.Log,
-		metrics:       newMetrics(p.Registerer, p.Log, p.StoreErrors),
+		metrics:       newMetrics(p.Registerer, p.Log, p.StoreErrors, p.Workers),
 		maintainEvery: p.MaintainEvery,
 		pollEvery:     p.PollEvery,
 		grace:         p.ShutdownGrace,
@@ -233,7 +241,7 @@ func New(p Params) *Dispatcher {
 		idle:          make(chan func()),
 		maxIdle:       int32(p.Workers),
 		quit:          make(chan struct{}),
-		acking:        make(chan struct{}, ackSlots*p.Workers),
+		acking:        make(chan struct{}, min(ackSlots*p.Workers, maxAcking)),
 		sched:         newScheduler(p.Workers, p.PerWebhook),
 		series:        map[string]string{},
 		stopped:       make(chan struct{}),
