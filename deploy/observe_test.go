@@ -112,6 +112,7 @@ func TestOperatorsView(t *testing.T) {
 	cfg.Store.Embedded.Path = t.TempDir()
 	cfg.Store.Embedded.Sync = "normal"
 	cfg.Receiver.Token = receiverToken
+	cfg.Delivery.Workers = 12 // not the default: regwebhook_delivery_workers shows the file's
 	cfg.Delivery.Retry = config.Retry{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxAttempts: 2, MaxAge: time.Hour}
 	cfg.Webhooks = []*rule.Webhook{
 		{Name: "takesall01", URI: ok.URL() + "/hooks/" + pathSecret, Headers: map[string]string{"Authorization": "Bearer " + headerValue}, Secret: signingSecret},
@@ -215,6 +216,9 @@ func TestOperatorsView(t *testing.T) {
 		}
 		if after[`regwebhook_events_dropped_total{reason="blob"}`] == 0 {
 			t.Error("the push's blob events are not counted as dropped")
+		}
+		if got := after[`regwebhook_delivery_workers`]; got != float64(cfg.Delivery.Workers) {
+			t.Errorf("regwebhook_delivery_workers %v, want delivery.workers %d", got, cfg.Delivery.Workers)
 		}
 		if after[`regwebhook_store_up`] != 1 || after[`regwebhook_store_persistence_warnings`] != 0 {
 			t.Errorf("store up %v, persistence warnings %v; want 1 and 0", after[`regwebhook_store_up`], after[`regwebhook_store_persistence_warnings`])

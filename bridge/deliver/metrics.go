@@ -14,6 +14,10 @@ type metrics struct {
 	latency    prometheus.Histogram
 	dead       *prometheus.CounterVec
 	handed     prometheus.Counter
+	// workers is delivery.workers, so that the requests in flight, which
+	// rate(regwebhook_delivery_duration_seconds_sum) gives, can be read as
+	// a share of them.
+	workers prometheus.Gauge
 	// failing and failingSince show the webhooks whose last attempt in
 	// this process failed, by name: 1 and the start of the run's first
 	// failed attempt; 0 and no since after a success. A deleted webhook's
@@ -32,7 +36,7 @@ const (
 	deadExpired = "expired" // it waited in the queue past delivery.retry.maxage
 )
 
-func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *prometheus.CounterVec) *metrics {
+func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *prometheus.CounterVec, workers int) *metrics {
 	m := &metrics{
 		storeErrors: storeErrors,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,6 +56,10 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 			Name: "regwebhook_handoffs_total",
 			Help: "Jobs the receiver committed leased to this process and handed to its workers, without a lease call.",
 		}),
+		workers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regwebhook_delivery_workers",
+			Help: "Requests this process makes at once at most (delivery.workers).",
+		}),
 		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "regwebhook_webhook_failing",
 			Help: "1 while the last delivery attempt to the webhook in this process failed, 0 after a success; absent before its first attempt here.",
@@ -61,6 +69,7 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 			Help: "Unix time of the first failed attempt of the webhook's current run of failures, as this process saw it; absent while it is not failing.",
 		}, []string{"webhook"}),
 	}
+	m.workers.Set(float64(workers))
 	if reg == nil {
 		return m
 	}
@@ -68,6 +77,7 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 	m.latency = register(reg, log, m.latency)
 	m.dead = register(reg, log, m.dead)
 	m.handed = register(reg, log, m.handed)
+	m.workers = register(reg, log, m.workers)
 	m.failing = register(reg, log, m.failing)
 	m.failingSince = register(reg, log, m.failingSince)
 	// Both causes start at 0, so that an alert on increase() sees the first.
