@@ -69,7 +69,6 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 			Help: "Unix time of the first failed attempt of the webhook's current run of failures, as this process saw it; absent while it is not failing.",
 		}, []string{"webhook"}),
 	}
-	m.workers.Set(float64(workers))
 	if reg == nil {
 		return m
 	}
@@ -78,6 +77,9 @@ func newMetrics(reg prometheus.Registerer, log logrus.FieldLogger, storeErrors *
 	m.dead = register(reg, log, m.dead)
 	m.handed = register(reg, log, m.handed)
 	m.workers = register(reg, log, m.workers)
+	// Set once registered: a gauge another Dispatcher registered first
+	// is the one exported.
+	m.workers.Set(float64(workers))
 	m.failing = register(reg, log, m.failing)
 	m.failingSince = register(reg, log, m.failingSince)
 	// Both causes start at 0, so that an alert on increase() sees the first.
