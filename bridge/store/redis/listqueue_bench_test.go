@@ -26,8 +26,17 @@ import (
 // cheaper or rarer than these: retries (a sorted set, on failure only),
 // cutting history back, and a replica's heartbeat. Compare its
 // server-µs/op with BenchmarkStore's Ingest/parallel16 plus BenchHooks
-// times Lease/batch1to8 and Ack/parallel16.
+// times Lease/batch1to8 and Ack/parallel16. The commits run from 16
+// goroutines, and from one (serial: compare its commit-server-µs/op with
+// Ingest/serial), as the registry sends: each commit then is a round trip
+// of its own, whose cost in Redis no layout of the keys removes.
 func BenchmarkListQueue(b *testing.B) {
+	b.Run("commits16", func(b *testing.B) { benchListQueue(b, 16) })
+	b.Run("serial", func(b *testing.B) { benchListQueue(b, 1) })
+}
+
+// benchListQueue runs BenchmarkListQueue's commits from conns goroutines.
+func benchListQueue(b *testing.B, conns int) {
 	ctx := context.Background()
 	addr, prefix := redistest.Shared(b)
 	c := goredis.NewClient(&goredis.Options{Addr: addr, Protocol: 2, PoolSize: 32})
@@ -55,7 +64,7 @@ func BenchmarkListQueue(b *testing.B) {
 
 	b.ResetTimer()
 	phase(&commit, func() {
-		parallel(16, b.N, func(i int) {
+		parallel(conns, b.N, func(i int) {
 			ev := fmt.Sprintf("e%09d-%s", i, prefix)
 			args := []any{p, ev, time.Now().Add(time.Hour).UnixMilli(), "team/app", "sha256:" + ev, "application/vnd.oci.image.manifest.v1+json", "t" + ev}
 			for _, h := range hooks {
