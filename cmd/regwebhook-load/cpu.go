@@ -64,6 +64,66 @@ func (t cpuTimes) since(t0 cpuTimes) cpuTimes {
 	return cpuTimes{proc: d(t.proc, t0.proc), redis: d(t.redis, t0.redis), self: d(t.self, t0.self)}
 }
 
+// redisCounts are what a Redis server has done so far, as INFO stats
+// counts it: the commands it ran, those its scripts called included, and
+// the reads it made of its clients' requests (a pipeline of commands is
+// read at once): the work an envelope cost Redis, and in how many round
+// trips. They count every client of that Redis, this command's INFO too.
+type redisCounts struct {
+	commands, reads int64
+}
+
+// readRedisCounts reads c's server's redisCounts.
+func readRedisCounts(ctx context.Context, c *redis.Client) (redisCounts, error) {
+	info, err := c.Info(ctx, "stats").Result()
+	if err != nil {
+		return redisCounts{}, fmt.Errorf("redis counts: %w", err)
+	}
+	var n redisCounts
+	found := 0
+	for _, line := range strings.Split(info, "\r\n") {
+		name, value, _ := strings.Cut(line, ":")
+		var field *int64
+		switch name {
+		case "total_commands_processed":
+			field = &n.commands
+		case "total_reads_processed":
+			field = &n.reads
+		default:
+			continue
+		}
+		v, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return redisCounts{}, fmt.Errorf("redis counts: INFO stats %s %q: %w", name, value, err)
+		}
+		*field = v
+		found++
+	}
+	if found != 2 {
+		return redisCounts{}, fmt.Errorf("redis counts: INFO stats has no total_commands_processed or total_reads_processed (Redis 6.2 or later has both)")
+	}
+	return n, nil
+}
+
+// countRedis reads c's redisCounts, less since's when since is not nil; ok
+// is false when c is nil or could not be read (said on stderr, as the CPU
+// times are: the run's other figures stand).
+func countRedis(ctx context.Context, c *redis.Client, since *redisCounts) (n redisCounts, ok bool) {
+	if c == nil {
+		return n, false
+	}
+	n, err := readRedisCounts(ctx, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "regwebhook-load:", err)
+		return n, false
+	}
+	if since != nil {
+		n.commands -= since.commands
+		n.reads -= since.reads
+	}
+	return n, true
+}
+
 // clockTicks is the unit of /proc/<pid>/stat's times (USER_HZ), 100 on
 // Linux.
 const clockTicks = 100

@@ -59,3 +59,45 @@ func TestRedisCPUGrowsWithWork(t *testing.T) {
 		c.Set(ctx, prefix+"k", i, 0)
 	}
 }
+
+// Redis's counts grow by at least the commands sent, and by a read for
+// each when each waits for its answer; a pipeline's commands count too.
+// Other tests may share that Redis, so the counts may grow by more, never
+// by less (so the few reads of a pipeline are logged, not asserted).
+func TestRedisCountsFollowTheCommands(t *testing.T) {
+	addr, prefix := redistest.Shared(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	const n = 50
+	before, ok := countRedis(ctx, c, nil)
+	if !ok {
+		t.Fatal("redis counts: not read")
+	}
+	for i := range n {
+		c.Set(ctx, prefix+"k", i, 0)
+	}
+	one, ok := countRedis(ctx, c, &before)
+	if !ok {
+		t.Fatal("redis counts: not read")
+	}
+	if one.commands < n || one.reads < n {
+		t.Errorf("after %d commands one at a time: %d commands, %d reads counted", n, one.commands, one.reads)
+	}
+	before, _ = countRedis(ctx, c, nil)
+	pipe := c.Pipeline()
+	for i := range n {
+		pipe.Set(ctx, prefix+"k", i, 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	piped, _ := countRedis(ctx, c, &before)
+	if piped.commands < n {
+		t.Errorf("after a pipeline of %d commands: %d commands counted", n, piped.commands)
+	}
+	if _, ok := countRedis(ctx, nil, nil); ok {
+		t.Error("no Redis: counted")
+	}
+	t.Logf("one at a time: %+v; pipelined: %+v", one, piped)
+}

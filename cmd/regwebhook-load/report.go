@@ -19,6 +19,16 @@ type measured struct {
 	want int64    // deliveries expected: accepted envelopes × webhooks per event
 	all  bool     // every expected delivery arrived
 	cpu  cpuTimes // CPU time used meanwhile, by part
+	// redis is what Redis did meanwhile; nil when not measured.
+	redis *redisCounts
+}
+
+// perEnvelope is n per accepted envelope.
+func (m *measured) perEnvelope(n int64) float64 {
+	if m.s.accepted == 0 {
+		return math.NaN()
+	}
+	return float64(n) / float64(m.s.accepted)
 }
 
 // cpuPerEnvelope is a part's CPU time per accepted envelope, in ms; NaN
@@ -147,6 +157,19 @@ func table(out io.Writer, ms []*measured) {
 	}
 	cpu("CPU/envelope: this command", selfPart)
 	cpu("CPU/envelope: total", totalPart)
+	count := func(label string, f func(redisCounts) int64) {
+		add(label, true, func(i int) (string, float64) {
+			if ms[i].redis == nil {
+				return "-", math.NaN()
+			}
+			v := ms[i].perEnvelope(f(*ms[i].redis))
+			return fmt.Sprintf("%.2f", v), v
+		})
+	}
+	if ms[0].redis != nil {
+		count("redis commands/envelope", func(n redisCounts) int64 { return n.commands })
+		count("redis reads/envelope", func(n redisCounts) int64 { return n.reads })
+	}
 	add("envelopes refused", false, func(i int) (string, float64) { return failures(ms[i].s.failures), 0 })
 	add("duplicate deliveries", false, func(i int) (string, float64) {
 		return fmt.Sprint(ms[i].rd.dups.Load()), float64(ms[i].rd.dups.Load())

@@ -51,7 +51,9 @@ deliveries per second (first send to last delivery), the time to answer
 and the time from sending an envelope to receiving each delivery, with the
 number of samples of every percentile; the CPU time per envelope of the
 process (regwebhook's with --pid), of Redis (INFO cpu, on --store redis)
-and of this command; and regwebhook's figures over the floor's.
+and of this command; on Redis, the commands Redis ran and the reads of
+requests it made per envelope (INFO stats); and regwebhook's figures over
+the floor's.
 
 --store, --sync and --redis-addr must be regwebhook's own store settings,
 so that the floor uses the same store the same way; --floor-dir should be
@@ -214,7 +216,8 @@ func measureFloor(ctx context.Context, o runOpts, p pace, groups int, sk *sink) 
 
 // measure posts the round's envelopes to url and waits for the deliveries,
 // counting the CPU time of process pid (0: not counted), of Redis when the
-// store is Redis, and of this command meanwhile.
+// store is Redis, and of this command meanwhile, and on Redis what Redis
+// did (redisCounts).
 func measure(ctx context.Context, name, url string, o runOpts, p pace, w *workload, sk *sink, pid int) (*measured, error) {
 	meter := cpuMeter{pid: pid}
 	if o.floor.store == "redis" {
@@ -227,9 +230,14 @@ func measure(ctx context.Context, name, url string, o runOpts, p pace, w *worklo
 	}
 	rd := newRound(w.run, o.envelopes, o.perEvent)
 	sk.cur.Store(rd)
+	counts0, counted := countRedis(ctx, meter.redis, nil)
 	cpu0 := meter.read(ctx)
 	s := post(ctx, url, o.token, w, rd, o.envelopes, p)
 	want := int64(s.accepted) * int64(o.perEvent)
 	all := waitDeliveries(ctx, rd, want, o.idle)
-	return &measured{name: name, s: s, rd: rd, want: want, all: all, cpu: meter.read(ctx).since(cpu0)}, nil
+	m := &measured{name: name, s: s, rd: rd, want: want, all: all, cpu: meter.read(ctx).since(cpu0)}
+	if counts, ok := countRedis(ctx, meter.redis, &counts0); counted && ok {
+		m.redis = &counts
+	}
+	return m, nil
 }
