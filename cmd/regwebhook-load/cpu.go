@@ -100,7 +100,7 @@ func readRedisCounts(ctx context.Context, c *redis.Client) (redisCounts, error) 
 		found++
 	}
 	if found != 2 {
-		return redisCounts{}, fmt.Errorf("redis counts: INFO stats has no total_commands_processed or total_reads_processed (Redis 6.2 or later has both)")
+		return redisCounts{}, fmt.Errorf("redis counts: INFO stats has no total_commands_processed or total_reads_processed (the Redis 7 the store needs has both)")
 	}
 	return n, nil
 }
