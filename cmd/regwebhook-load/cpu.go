@@ -105,10 +105,10 @@ func readRedisCounts(ctx context.Context, c *redis.Client) (redisCounts, error) 
 	return n, nil
 }
 
-// countRedis reads c's redisCounts, less since's when since is not nil; ok
-// is false when c is nil or could not be read (said on stderr, as the CPU
-// times are: the run's other figures stand).
-func countRedis(ctx context.Context, c *redis.Client, since *redisCounts) (n redisCounts, ok bool) {
+// countRedis reads c's redisCounts; ok is false when c is nil or could
+// not be read (said on stderr, as the CPU times are: the run's other
+// figures stand).
+func countRedis(ctx context.Context, c *redis.Client) (n redisCounts, ok bool) {
 	if c == nil {
 		return n, false
 	}
@@ -117,11 +117,12 @@ func countRedis(ctx context.Context, c *redis.Client, since *redisCounts) (n red
 		fmt.Fprintln(os.Stderr, "regwebhook-load:", err)
 		return n, false
 	}
-	if since != nil {
-		n.commands -= since.commands
-		n.reads -= since.reads
-	}
 	return n, true
+}
+
+// since is what Redis did from n0 to n.
+func (n redisCounts) since(n0 redisCounts) redisCounts {
+	return redisCounts{commands: n.commands - n0.commands, reads: n.reads - n0.reads}
 }
 
 // clockTicks is the unit of /proc/<pid>/stat's times (USER_HZ), 100 on

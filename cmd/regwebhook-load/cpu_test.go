@@ -70,21 +70,22 @@ func TestRedisCountsFollowTheCommands(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	const n = 50
-	before, ok := countRedis(ctx, c, nil)
+	before, ok := countRedis(ctx, c)
 	if !ok {
 		t.Fatal("redis counts: not read")
 	}
 	for i := range n {
 		c.Set(ctx, prefix+"k", i, 0)
 	}
-	one, ok := countRedis(ctx, c, &before)
+	after, ok := countRedis(ctx, c)
 	if !ok {
 		t.Fatal("redis counts: not read")
 	}
+	one := after.since(before)
 	if one.commands < n || one.reads < n {
 		t.Errorf("after %d commands one at a time: %d commands, %d reads counted", n, one.commands, one.reads)
 	}
-	before, _ = countRedis(ctx, c, nil)
+	before, _ = countRedis(ctx, c)
 	pipe := c.Pipeline()
 	for i := range n {
 		pipe.Set(ctx, prefix+"k", i, 0)
@@ -92,11 +93,12 @@ func TestRedisCountsFollowTheCommands(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	piped, _ := countRedis(ctx, c, &before)
+	after, _ = countRedis(ctx, c)
+	piped := after.since(before)
 	if piped.commands < n {
 		t.Errorf("after a pipeline of %d commands: %d commands counted", n, piped.commands)
 	}
-	if _, ok := countRedis(ctx, nil, nil); ok {
+	if _, ok := countRedis(ctx, nil); ok {
 		t.Error("no Redis: counted")
 	}
 	t.Logf("one at a time: %+v; pipelined: %+v", one, piped)

@@ -35,10 +35,10 @@ func (m *measured) perEnvelope(n int64) float64 {
 // when the part was not measured.
 func (m *measured) cpuPerEnvelope(part func(cpuTimes) time.Duration) float64 {
 	d := part(m.cpu)
-	if d < 0 || m.s.accepted == 0 {
+	if d < 0 {
 		return math.NaN()
 	}
-	return float64(d) / 1e6 / float64(m.s.accepted)
+	return m.perEnvelope(int64(d)) / 1e6
 }
 
 // The parts of cpuTimes, and their sum (NaN unless every part that the

@@ -230,14 +230,15 @@ func measure(ctx context.Context, name, url string, o runOpts, p pace, w *worklo
 	}
 	rd := newRound(w.run, o.envelopes, o.perEvent)
 	sk.cur.Store(rd)
-	counts0, counted := countRedis(ctx, meter.redis, nil)
+	counts0, counted := countRedis(ctx, meter.redis)
 	cpu0 := meter.read(ctx)
 	s := post(ctx, url, o.token, w, rd, o.envelopes, p)
 	want := int64(s.accepted) * int64(o.perEvent)
 	all := waitDeliveries(ctx, rd, want, o.idle)
 	m := &measured{name: name, s: s, rd: rd, want: want, all: all, cpu: meter.read(ctx).since(cpu0)}
-	if counts, ok := countRedis(ctx, meter.redis, &counts0); counted && ok {
-		m.redis = &counts
+	if counts, ok := countRedis(ctx, meter.redis); counted && ok {
+		done := counts.since(counts0)
+		m.redis = &done
 	}
 	return m, nil
 }
