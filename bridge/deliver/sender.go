@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,6 +92,8 @@ type Sender struct {
 	newID    func() string
 	verified *http.Client
 	insecure *http.Client
+	// bodies are the buffers answers are read into (see readBody).
+	bodies sync.Pool
 }
 
 // NewSender returns a Sender.
@@ -100,6 +103,7 @@ func NewSender(p SenderParams) *Sender {
 		timeout: p.Timeout,
 		now:     p.Now,
 		newID:   p.NewID,
+		bodies:  sync.Pool{New: func() any { return new([history.MaxContent]byte) }},
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
@@ -225,14 +229,14 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 		e.Error = s.describe(err, out, hook.URI)
 		return e, out
 	}
-	content := readBody(resp.Body)
+	content := s.readBody(resp.Body)
 	end := s.now()
 	e.DurationMs = end.Sub(start).Milliseconds()
 	e.Response = &history.Response{
 		StatusCode:   resp.StatusCode,
 		ReasonPhrase: reasonPhrase(resp),
 		Headers:      history.Headers(resp.Header, nil),
-		Content:      string(content),
+		Content:      content,
 	}
 	out := Classify(resp.StatusCode, resp.Header, nil, end)
 	if out.Kind != Success {
@@ -254,26 +258,43 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, 
 		}
 		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, history.MaskURI(hook.URI), err)
 	}
-	h := req.Header
+	// The headers take one map, made for as many as there are, and one
+	// array for their values: Header.Set makes a slice for each value, and
+	// the map grew on the way. Keys are canonical already, as Set would
+	// make them.
+	n := 5 + len(hook.Headers)
+	if a.redelivery {
+		n++
+	}
+	if hook.Secret != "" {
+		n += 3
+	}
+	h := make(http.Header, n)
+	values := make([]string, 0, n)
+	set := func(k, v string) {
+		values = append(values, v)
+		h[k] = values[len(values)-1 : len(values) : len(values)]
+	}
+	req.Header = h
 	secret := make(map[string]bool, len(hook.Headers)+1)
 	contentType := a.contentType
 	if contentType == "" {
 		contentType = payload.JSON
 	}
-	h.Set("Content-Type", contentType)
-	h.Set("User-Agent", "regwebhook/"+s.version)
+	set("Content-Type", contentType)
+	set("User-Agent", "regwebhook/"+s.version)
 	// Custom headers come after Content-Type and User-Agent so a webhook can
 	// replace those; the other names regwebhook sets are reserved.
 	for k, v := range hook.Headers {
 		k = http.CanonicalHeaderKey(k)
-		h.Set(k, v)
+		set(k, v)
 		secret[k] = true
 	}
-	h.Set(HeaderDelivery, a.id)
-	h.Set(HeaderEvent, a.action)
-	h.Set(HeaderWebhook, hook.Name)
+	set(HeaderDelivery, a.id)
+	set(HeaderEvent, a.action)
+	set(HeaderWebhook, hook.Name)
 	if a.redelivery {
-		h.Set(HeaderRedelivery, "true")
+		set(HeaderRedelivery, "true")
 	}
 	if hook.Secret != "" {
 		keys, err := rule.DecodeSecrets(hook.Secret)
@@ -281,9 +302,9 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, 
 			return req, secret, fmt.Errorf("%w: secret of webhook %q: %v", ErrInvalidRequest, hook.Name, err)
 		}
 		ts := strconv.FormatInt(now.Unix(), 10)
-		h.Set(HeaderSignatureID, a.id)
-		h.Set(HeaderSignatureTimestamp, ts)
-		h.Set(HeaderSignature, Sign(keys, a.id, ts, a.body))
+		set(HeaderSignatureID, a.id)
+		set(HeaderSignatureTimestamp, ts)
+		set(HeaderSignature, Sign(keys, a.id, ts, a.body))
 		secret[HeaderSignature] = true
 	}
 	return req, secret, nil
@@ -320,12 +341,17 @@ func (s *Sender) describe(err error, out Outcome, uri string) string {
 }
 
 // readBody returns the first history.MaxContent bytes of a response, drains
-// a bounded amount more so the connection can be reused, and closes it.
-func readBody(body io.ReadCloser) []byte {
+// a bounded amount more so the connection can be reused, and closes it. It
+// reads into a buffer it reuses: most answers are short or empty, and a
+// buffer each had cost more than the answer (io.ReadAll starts at 512
+// bytes).
+func (s *Sender) readBody(body io.ReadCloser) string {
 	defer body.Close()
-	b, _ := io.ReadAll(io.LimitReader(body, history.MaxContent))
+	buf := s.bodies.Get().(*[history.MaxContent]byte)
+	defer s.bodies.Put(buf)
+	n, _ := io.ReadFull(body, buf[:])
 	_, _ = io.CopyN(io.Discard, body, drainLimit)
-	return b
+	return string(buf[:n])
 }
 
 // reasonPhrase is the phrase the server sent after the status code, or the

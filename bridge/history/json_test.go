@@ -98,6 +98,36 @@ func FuzzMarshalJSON(f *testing.F) {
 	})
 }
 
+// AppendJSON appends MarshalJSON's bytes after what the buffer holds, and a
+// buffer reused for a second entry holds that entry alone.
+func TestAppendJSONAppendsMarshalJSONsBytes(t *testing.T) {
+	first, second := sampleEntry(), sampleEntry()
+	second.ID, second.Response = "d-2", nil
+	want, err := first.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, err := first.AppendJSON([]byte("prefix:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(buf); got != "prefix:"+string(want) {
+		t.Errorf("appended to a prefix:\n got %s\nwant prefix:%s", got, want)
+	}
+	buf, err = second.AppendJSON(buf[:0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := reflected(t, second); !bytes.Equal(buf, want) {
+		t.Errorf("reused buffer:\n got %s\nwant %s", buf, want)
+	}
+	far := sampleEntry()
+	far.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := far.AppendJSON(nil); err == nil || !strings.Contains(err.Error(), "year outside of range") {
+		t.Errorf("a year past 9999: error %v, want encoding/json's", err)
+	}
+}
+
 // BenchmarkMarshalEntry compares the encoder with encoding/json's
 // reflection on an entry of a delivered push.
 func BenchmarkMarshalEntry(b *testing.B) {

@@ -150,11 +150,13 @@ var errLeaseMismatch = errors.New("the lease's attempts or creation time are not
 // of ackScript (see batch.go): the workers of a busy dispatcher finish
 // many deliveries at once.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
-	entry, err := e.MarshalJSON()
+	entry, err := s.entries.Encode(e)
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
-	if err := s.acks.Do(&ackCall{ctx: ctx, id: l.ID, token: l.Token, webhook: l.WebhookID, entry: entry}); err != nil {
+	// Once its batch has run, nothing reads the entry: the buffer goes back.
+	defer s.entries.Release(entry)
+	if err := s.acks.Do(&ackCall{ctx: ctx, id: l.ID, token: l.Token, webhook: l.WebhookID, entry: *entry}); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}
 	return nil
@@ -165,10 +167,11 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 // it to its webhook's dead letters. The script checks that the job still has
 // those attempts and that creation time, so the decision is the store's.
 func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
-	entry, err := f.Entry.MarshalJSON()
+	entry, err := s.entries.Encode(f.Entry)
 	if err != nil {
 		return false, fmt.Errorf("fail job %q: encode history entry: %w", l.ID, err)
 	}
+	defer s.entries.Release(entry)
 	dead = f.Exhausted(l.Attempts, l.Created)
 	deadArg := "0"
 	if dead {
@@ -176,7 +179,7 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 	}
 	n, err := s.run(ctx, failScript, s.keys("queued", "leased", "created", "deadall", "seq", "leases"),
 		l.ID, l.Token, strconv.Itoa(l.Attempts), nanos(l.Created), deadArg, nanos(f.Due), f.Error, nanos(f.Now),
-		entry, s.limits.History, s.limits.DeadLetters).Int()
+		*entry, s.limits.History, s.limits.DeadLetters).Int()
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("fail job %q: %w", l.ID, classify(err))

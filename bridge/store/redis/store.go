@@ -27,6 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/internal/batch"
 )
@@ -80,6 +81,8 @@ type Store struct {
 	// (batch.go).
 	pipeliner *batch.Runner[*scriptCall]
 	acks      *batch.Runner[*ackCall]
+	// entries encodes the history entries of Ack and Fail.
+	entries history.Encoder
 
 	closeOnce sync.Once
 	closeErr  error

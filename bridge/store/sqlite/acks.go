@@ -30,11 +30,14 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}
 	e.WebhookID = l.WebhookID
-	b, err := e.MarshalJSON()
+	b, err := s.entries.Encode(e)
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
 	}
-	c := &ackCall{ctx: ctx, l: l, entry: b}
+	// Once its write has run, nothing reads the entry (SQLite copied it):
+	// the buffer goes back.
+	defer s.entries.Release(b)
+	c := &ackCall{ctx: ctx, l: l, entry: *b}
 	if err := s.acks.Do(c); err != nil {
 		return fmt.Errorf("ack job %q: %w", l.ID, err)
 	}

@@ -33,6 +33,7 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 	"github.com/regwebhook/regwebhook/internal/batch"
 )
@@ -67,8 +68,10 @@ type Store struct {
 	limits    store.Limits
 	writes    *batch.Runner[*op]
 	acks      *batch.Runner[*ackCall]
-	stmts     stmtCache
-	trims     trims
+	// entries encodes the history entries of Ack.
+	entries history.Encoder
+	stmts   stmtCache
+	trims   trims
 	// syncFull: the store syncs fully (Options.Sync "full"); syncLazy: the
 	// writer's connection is set to NORMAL for a batch of lazy writes (see
 	// writeLazy). Only the writer reads and sets syncLazy.

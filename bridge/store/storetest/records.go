@@ -2,6 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/history"
@@ -38,6 +42,52 @@ var recordCases = []testCase{
 		}
 		if diff := cmpDiff([]history.Entry{pings[3], f.entry(a, 1, 204)}, got); diff != "" {
 			f.t.Errorf("history with limit 2 (-want +got):\n%s", diff)
+		}
+	}},
+
+	{"concurrent acks each record their own entry", func(f *fixture) {
+		// Acks made at once run together; each entry, of its own length,
+		// must come out as it went in (stores reuse encoding buffers).
+		hooks := make(map[string]int)
+		var jobs []store.Job
+		for i := range 8 * Limits().History {
+			j := f.job(fmt.Sprintf("j%02d", i), fmt.Sprintf("w%d", i%8), 0, 0)
+			j.Payload = []byte(fmt.Sprintf(`{"id":"%s","pad":"%s"}`, j.ID, strings.Repeat("x", 97*i)))
+			jobs = append(jobs, j)
+			hooks[j.WebhookID]++
+		}
+		f.enqueue(jobs...)
+		leases := f.lease(f.base, hooks).Leases
+		if len(leases) != len(jobs) {
+			f.t.Fatalf("leased %d jobs, want %d", len(leases), len(jobs))
+		}
+		var wg sync.WaitGroup
+		for _, l := range leases {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := f.s.Ack(f.ctx, l, f.entry(l.Job, 1, 200)); err != nil {
+					f.t.Errorf("ack %q: %v", l.ID, err)
+				}
+			}()
+		}
+		wg.Wait()
+		for w := range hooks {
+			var want []history.Entry
+			for _, j := range jobs {
+				if j.WebhookID == w {
+					want = append(want, f.entry(j, 1, 200))
+				}
+			}
+			got, err := f.s.History(f.ctx, w, Limits().History)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			byID := func(a, b history.Entry) int { return strings.Compare(a.ID, b.ID) }
+			slices.SortFunc(got, byID)
+			if diff := cmpDiff(want, got); diff != "" {
+				f.t.Errorf("history of %s (-want +got):\n%s", w, diff)
+			}
 		}
 	}},
 
