@@ -69,6 +69,7 @@ type handoffs struct {
 	free     int             // and reservations in all
 	reserved map[string]int  // reservations not yet handed or given back
 	handed   []store.Lease   // handed, not yet started
+	spare    []store.Lease   // the Run goroutine's: handed's last array, emptied
 	stopped  bool            // Run has ended: hand-offs are released
 }
 
@@ -144,8 +145,10 @@ func (d *Dispatcher) wakeLoop() {
 func (d *Dispatcher) takeHanded() {
 	h := &d.ho
 	h.mu.Lock()
+	// The two slices take turns: Hand appends to one while this empties the
+	// other, rather than growing a new one every turn.
 	handed := h.handed
-	h.handed = nil
+	h.handed = h.spare[:0]
 	for _, l := range handed {
 		if h.reserved[l.WebhookID]--; h.reserved[l.WebhookID] <= 0 {
 			delete(h.reserved, l.WebhookID)
@@ -158,6 +161,8 @@ func (d *Dispatcher) takeHanded() {
 		d.setWaiting(l.WebhookID, append(d.waiting[l.WebhookID], l))
 		d.sweepBy(l)
 	}
+	clear(handed) // no payloads kept alive by the spare
+	h.spare = handed
 }
 
 // sweepBy moves sweepAt up to when l's lease gets too short to start a

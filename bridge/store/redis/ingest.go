@@ -33,7 +33,9 @@ const maxIngestAttempts = 50
 // wrong guess makes fn run again at once, this time on what Redis answers.
 func (s *Store) Ingest(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		tx := &ingestTx{s: s, guess: attempt == 1}
+		// Room for an envelope of one event and a few jobs, so that the
+		// writes and leases do not grow from nothing one append at a time.
+		tx := &ingestTx{s: s, guess: attempt == 1, writes: make([]any, 0, 64), leases: make([]store.Lease, 0, 4)}
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -177,8 +179,12 @@ func (t *ingestTx) EnqueueLeased(_ context.Context, j store.Job, until time.Time
 	return nil
 }
 
-// Handed returns the leases of the jobs EnqueueLeased added.
+// Handed returns the leases of the jobs EnqueueLeased added: those it
+// asked for, but for jobs that existed (rare: a copy of an envelope).
 func (t *ingestTx) Handed() []store.Lease {
+	if len(t.skipped) == 0 {
+		return t.leases
+	}
 	out := make([]store.Lease, 0, len(t.leases))
 	for _, l := range t.leases {
 		if !t.skipped[l.Token] {
