@@ -81,8 +81,14 @@ func FuzzMarshalJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := reflected(t, e); !bytes.Equal(got, want) {
+		want := reflected(t, e)
+		if !bytes.Equal(got, want) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+		// Into a buffer that held a longer entry, as the stores reuse them.
+		dirty := []byte(strings.Repeat("x", len(want)+64))
+		if again, err := e.AppendJSON(dirty[:0]); err != nil || !bytes.Equal(again, want) {
+			t.Fatalf("into a used buffer: err %v\n got %s\nwant %s", err, again, want)
 		}
 		var back Entry
 		if err := json.Unmarshal(got, &back); err != nil {
