@@ -27,7 +27,7 @@ func (c *Encoder) Encode(e Entry) (*[]byte, error) {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	if n := e.SizeHint(); cap(*bp) < n {
+	if n := e.sizeHint(); cap(*bp) < n {
 		*bp = make([]byte, 0, n)
 	}
 	b, err := e.AppendJSON((*bp)[:0])
@@ -51,12 +51,12 @@ func (c *Encoder) Release(bp *[]byte) {
 // names), without reflection: every acknowledged delivery writes one entry,
 // and reflecting over it was 7 % of regwebhook's CPU time under load.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	return e.AppendJSON(make([]byte, 0, e.SizeHint()))
+	return e.AppendJSON(make([]byte, 0, e.sizeHint()))
 }
 
-// SizeHint is about how many bytes e encodes to, for a buffer that holds it
+// sizeHint is about how many bytes e encodes to, for a buffer that holds it
 // without growing.
-func (e Entry) SizeHint() int {
+func (e Entry) sizeHint() int {
 	return 512 + len(e.Request.Content) + e.responseLen()
 }
 
