@@ -21,6 +21,29 @@ type scriptCall struct {
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
+	// pre: lists to push values onto before the script, in its pipeline
+	// (an inbox entry, which the script moves: its bytes stay out of Lua).
+	pre []prePush
+}
+
+// prePush is a value pushed onto a temporary list before a script runs.
+type prePush struct {
+	key string
+	val []byte
+}
+
+// temporaryTTL is how long a temporary list lives: one whose script did
+// not run (its process died between the two) goes by itself.
+const temporaryTTL = time.Minute
+
+// dropTemporary deletes temporary lists whose script failed or did not
+// move them.
+func (s *Store) dropTemporary(pre []prePush) {
+	keys := make([]string, len(pre))
+	for i, p := range pre {
+		keys[i] = p.key
+	}
+	s.c.Del(context.Background(), keys...)
 }
 
 // newPipeliner returns the Runner through which Ingest's commits run:
@@ -33,8 +56,8 @@ func (s *Store) newPipeliner() *batch.Runner[*scriptCall] {
 }
 
 // runScript runs a script through the pipeliner.
-func (s *Store) runScript(ctx context.Context, script *script, keys []string, args ...any) *redis.Cmd {
-	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args}
+func (s *Store) runScript(ctx context.Context, script *script, keys []string, pre []prePush, args ...any) *redis.Cmd {
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args, pre: pre}
 	if err := s.pipeliner.Do(c); err != nil {
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)
@@ -45,7 +68,7 @@ func (s *Store) runScript(ctx context.Context, script *script, keys []string, ar
 
 func (s *Store) runScripts(calls []*scriptCall) []error {
 	errs := make([]error, len(calls))
-	if len(calls) == 1 {
+	if len(calls) == 1 && len(calls[0].pre) == 0 {
 		c := calls[0]
 		c.cmd = s.run(c.ctx, c.script, c.keys, c.args...)
 		return errs
@@ -59,6 +82,10 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 		if err := c.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
+		}
+		for _, p := range c.pre {
+			pipe.RPush(ctx, p.key, p.val)
+			pipe.PExpire(ctx, p.key, temporaryTTL)
 		}
 		c.cmd = s.call(ctx, pipe, c.script, c.keys, c.args...)
 		sent = append(sent, c)
@@ -74,6 +101,52 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 		}
 	}
 	return errs
+}
+
+// histories pushes the history entries of a batch of acks, per webhook, in
+// the transaction that acks them; at gives each ack's entry's index in its
+// webhook's history once pushed ("" when not pushed: a history keeps at
+// most keep entries, so a webhook's newest keep are pushed, the older ones
+// would go at once). LPUSH puts them newest first: the entry of the k-th
+// ack (from 0) of n of a webhook at index n-1-k.
+type histories struct {
+	entries map[string][]any
+	hooks   []string // in the order first acked
+	seen    map[string]int
+	keep    int
+}
+
+func newHistories(keep int) *histories {
+	return &histories{entries: map[string][]any{}, seen: map[string]int{}, keep: keep}
+}
+
+// add counts an ack's entry in; all come before the first at.
+func (h *histories) add(webhook string, entry []byte) {
+	if h.entries[webhook] == nil {
+		h.hooks = append(h.hooks, webhook)
+	}
+	h.entries[webhook] = append(h.entries[webhook], entry)
+}
+
+// at returns the index of the next ack's entry of webhook, in the order
+// they were added.
+func (h *histories) at(webhook string) any {
+	var at any = ""
+	if n, k := len(h.entries[webhook]), h.seen[webhook]; n-1-k < h.keep {
+		at = n - 1 - k
+	}
+	h.seen[webhook]++
+	return at
+}
+
+// push adds the LPUSH and LTRIM of each webhook's entries to pipe.
+func (h *histories) push(ctx context.Context, s *Store, pipe redis.Pipeliner) {
+	for _, w := range h.hooks {
+		key := s.key("history:" + w)
+		e := h.entries[w]
+		pipe.LPush(ctx, key, e[max(0, len(e)-h.keep):]...)
+		pipe.LTrim(ctx, key, 0, int64(h.keep-1))
+	}
 }
 
 // ackCall is one Ack: its job, lease token, webhook and history entry.
@@ -109,18 +182,17 @@ const ackLinger = 2 * time.Millisecond
 func (s *Store) runAcks(calls []*ackCall) []error {
 	errs := make([]error, len(calls))
 	var sent []int // indexes of the calls sent
-	entries := map[string][]any{}
-	var hooks []string // the webhooks of entries, in the order first acked
+	// A history keeps at most keep entries (reads return the newest
+	// limit): the LTRIM after each LPUSH costs a plain command, and the
+	// 16 more keep the newest limit whole when an entry is taken back.
+	h := newHistories(s.limits.History + 16)
 	for i, c := range calls {
 		if err := c.ctx.Err(); err != nil {
 			errs[i] = classify(err) // it waited too long for Redis
 			continue
 		}
 		sent = append(sent, i)
-		if entries[c.webhook] == nil {
-			hooks = append(hooks, c.webhook)
-		}
-		entries[c.webhook] = append(entries[c.webhook], c.entry)
+		h.add(c.webhook, c.entry)
 	}
 	if len(sent) == 0 {
 		return errs
@@ -131,33 +203,15 @@ func (s *Store) runAcks(calls []*ackCall) []error {
 		// the others' acks off. The connection's time-outs bound the call.
 		ctx = context.Background()
 	}
-	// A history keeps at most keep entries (reads return the newest
-	// limit): the LTRIM after each LPUSH costs a plain command, and the
-	// 16 more keep the newest limit whole when an entry is taken back. So
-	// a webhook's newest keep entries are pushed, the older ones would go
-	// at once; LPUSH puts them newest first, the entry of its k-th call
-	// (from 0) of n at index n-1-k.
-	keep := s.limits.History + 16
 	args := make([]any, 0, 1+4*len(sent))
 	args = append(args, "i")
-	seen := map[string]int{}
 	for _, i := range sent {
 		c := calls[i]
-		var at any = "" // not pushed
-		if n, k := len(entries[c.webhook]), seen[c.webhook]; n-1-k < keep {
-			at = n - 1 - k
-		}
-		args = append(args, c.id, c.token, c.webhook, at)
-		seen[c.webhook]++
+		args = append(args, c.id, c.token, c.webhook, h.at(c.webhook))
 	}
 	keys := s.keys("leased", "leases")
 	pipe := s.c.TxPipeline()
-	for _, w := range hooks {
-		h := s.key("history:" + w)
-		e := entries[w]
-		pipe.LPush(ctx, h, e[max(0, len(e)-keep):]...)
-		pipe.LTrim(ctx, h, 0, int64(keep-1))
-	}
+	h.push(ctx, s, pipe)
 	cmd := s.call(ctx, pipe, ackScript, keys, args...)
 	_, _ = pipe.Exec(ctx) // cmd holds the script's error, or the transaction's
 	err := cmd.Err()

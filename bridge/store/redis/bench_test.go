@@ -8,6 +8,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/bridge/store/redis"
 	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
 	"github.com/regwebhook/regwebhook/bridge/store/storetest"
 	"github.com/regwebhook/regwebhook/internal/rediscpu"
@@ -19,6 +20,15 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store {
 		s, _ := openShared(b)
 		return s
+	}, redisCPU)
+}
+
+// BenchmarkStoreInbox runs them on the store with its inbox
+// (docs/redis.md, "Inbox").
+func BenchmarkStoreInbox(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		addr, prefix := redistest.Shared(b)
+		return open(b, redis.Options{Addr: addr, Prefix: prefix, Inbox: true})
 	}, redisCPU)
 }
 

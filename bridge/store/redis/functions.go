@@ -68,7 +68,8 @@ func (l *library) fn(s *script) string {
 // functions is the library of every script of the store.
 var functions = newLibrary(readScript, commitScript, leaseScript, ackScript, failScript, releaseScript,
 	maintainScript, depthScript, recordScript, deadLettersScript, createWebhookScript, updateWebhookScript,
-	deleteWebhookScript, purgeJobsScript, announceScript, purgeScript, redeliverScript, redeliverDeadScript)
+	deleteWebhookScript, purgeJobsScript, announceScript, purgeScript, redeliverScript, redeliverDeadScript,
+	takeScript, inackScript, inholdScript, reclaimScript)
 
 // notLoaded reports whether err is Redis's answer to a call of a function
 // it does not have: a Redis that restarted without persistence, or whose

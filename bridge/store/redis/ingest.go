@@ -82,6 +82,11 @@ type ingestTx struct {
 	leases  []store.Lease
 	base    string
 	skipped map[string]bool
+
+	// entry: the jobs bound for inbox entries (Store.in), in order;
+	// queuedTo: the webhooks of the jobs bound for the queue.
+	entry    []entryJob
+	queuedTo []string
 }
 
 var _ store.HandoffTx = (*ingestTx)(nil)
@@ -107,17 +112,39 @@ func (t *ingestTx) read(ctx context.Context, kind, a, b string) (string, error) 
 // the state.
 func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 	nreads := len(t.reads) / 4
-	if len(t.writes) == 0 && (nreads == 0 || nreads == 1 && !t.guessed) {
+	if len(t.writes) == 0 && len(t.entry) == 0 && (nreads == 0 || nreads == 1 && !t.guessed) {
 		return true, nil
 	}
-	args := make([]any, 0, 1+len(t.reads)+len(t.writes))
-	args = append(append(append(args, nreads), t.reads...), t.writes...)
-	ans, err := t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), args...).Slice()
-	if err != nil {
-		return false, fmt.Errorf("commit: %w", classify(err))
+	var ans []any
+	for {
+		args := make([]any, 0, 1+len(t.reads)+len(t.writes)+4*len(t.entry)+14)
+		args = append(append(append(args, nreads), t.reads...), t.writes...)
+		args, pre := t.entries(args)
+		var err error
+		ans, err = t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), pre, args...).Slice()
+		if len(pre) > 0 && (err != nil || len(ans) == 0 || ans[0] != int64(1)) {
+			t.s.dropTemporary(pre)
+		}
+		if err != nil {
+			if len(pre) > 0 {
+				t.s.in.lost()
+			}
+			return false, fmt.Errorf("commit: %w", classify(err))
+		}
+		if len(ans) > 0 && ans[0] == int64(2) {
+			t.leaveOut(ans[1:]) // jobs that exist: commit without them
+			continue
+		}
+		if len(ans) == 0 || ans[0] != int64(1) {
+			return false, nil
+		}
+		break
 	}
-	if len(ans) == 0 || ans[0] != int64(1) {
-		return false, nil
+	if err := t.handedEntry(); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	if t.s.in != nil && len(t.queuedTo) > 0 {
+		t.s.in.queued(t.queuedTo...)
 	}
 	for _, token := range ans[1:] {
 		if t.skipped == nil {
@@ -161,6 +188,11 @@ func (t *ingestTx) MarkSeen(_ context.Context, eventID string, until time.Time) 
 // Enqueue queues j unless a job with its ID exists (queued or leased) when
 // the transaction commits.
 func (t *ingestTx) Enqueue(_ context.Context, j store.Job) error {
+	if t.toEntry(j) {
+		t.entry = append(t.entry, entryJob{job: j, str: encodeJob(j)})
+		return nil
+	}
+	t.queuedTo = append(t.queuedTo, j.WebhookID)
 	t.writes = append(append(t.writes, "job", j.ID), jobArgs(j)...)
 	return nil
 }
@@ -175,6 +207,10 @@ func (t *ingestTx) EnqueueLeased(_ context.Context, j store.Job, until time.Time
 	l := store.Lease{Job: j, Token: t.base + "." + strconv.Itoa(len(t.leases)+1), Until: until}
 	l.Attempts++
 	t.leases = append(t.leases, l)
+	if t.toEntry(j) {
+		t.entry = append(t.entry, entryJob{job: j, str: encodeJob(j), handed: true, lease: l})
+		return nil
+	}
 	t.writes = append(append(append(t.writes, "ljob", j.ID), jobArgs(j)...), l.Token, nanos(until))
 	return nil
 }
@@ -307,4 +343,120 @@ func (t *ingestTx) setTag(k repoKey, ref *tagRef) {
 		t.tags = map[repoKey]*tagRef{}
 	}
 	t.tags[k] = ref
+}
+
+// toEntry reports whether j goes into an inbox entry: the store has an
+// inbox, j is due when made, and no job of this transaction has its id
+// (Enqueue keeps the first).
+func (t *ingestTx) toEntry(j store.Job) bool {
+	if t.s.in == nil || !inboxJob(j) {
+		return false
+	}
+	for _, e := range t.entry {
+		if e.job.ID == j.ID {
+			return false
+		}
+	}
+	return true
+}
+
+// entries adds to args the writes of the transaction's inbox entries (one
+// for the queue, one of jobs handed off) and returns them with the
+// temporary lists the commit's pipeline pushes them onto.
+func (t *ingestTx) entries(args []any) ([]any, []prePush) {
+	var pre []prePush
+	for _, handed := range []bool{false, true} {
+		var jobs []entryJob
+		for _, e := range t.entry {
+			if e.handed == handed {
+				jobs = append(jobs, e)
+			}
+		}
+		// A transaction of many jobs (not a registry's envelope) makes
+		// several entries, so that a take holds a bounded number of jobs.
+		// Jobs handed off are few: as many as workers are free.
+		size := len(jobs)
+		if !handed {
+			size = maxEntryJobs
+		}
+		for len(jobs) > 0 {
+			n := min(size, len(jobs))
+			args, pre = t.entryArgs(args, pre, jobs[:n], handed)
+			jobs = jobs[n:]
+		}
+	}
+	return args, pre
+}
+
+// maxEntryJobs bounds the jobs of an entry of the inbox.
+const maxEntryJobs = 64
+
+// entryArgs adds to args the writes of one entry of jobs, and to pre its
+// temporary list.
+func (t *ingestTx) entryArgs(args []any, pre []prePush, jobs []entryJob, handed bool) ([]any, []prePush) {
+	entry, counts, n := entryOf(jobs)
+	var until, made time.Time
+	for _, e := range jobs {
+		args = append(args, "ijob", e.job.ID, e.job.WebhookID)
+		if e.lease.Until.After(until) {
+			until = e.lease.Until
+		}
+		if e.job.Created.After(made) {
+			made = e.job.Created
+		}
+	}
+	tmp := t.s.key("tmp:" + newToken())
+	dest := "i"
+	if handed {
+		dest = "h"
+		entry = append([]byte(handedMark), entry...)
+	}
+	args = append(args, "ibox", tmp, dest, counts, n, t.s.process, micros(until), micros(made))
+	return args, append(pre, prePush{key: tmp, val: entry})
+}
+
+// leaveOut takes the jobs whose ids the commit found out of the entries;
+// those handed off are not handed.
+func (t *ingestTx) leaveOut(ids []any) {
+	out := map[string]bool{}
+	for _, id := range ids {
+		s, _ := id.(string)
+		out[s] = true
+	}
+	kept := t.entry[:0]
+	for _, e := range t.entry {
+		if !out[e.job.ID] {
+			kept = append(kept, e)
+			continue
+		}
+		if e.handed {
+			if t.skipped == nil {
+				t.skipped = map[string]bool{}
+			}
+			t.skipped[e.lease.Token] = true
+		}
+	}
+	t.entry = kept
+}
+
+// handedEntry gives the inbox the committed entry of jobs handed off, with
+// their leases.
+func (t *ingestTx) handedEntry() error {
+	var jobs []entryJob
+	leases := map[string]store.Lease{}
+	for _, e := range t.entry {
+		if e.handed {
+			jobs = append(jobs, e)
+			leases[e.job.ID] = e.lease
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	entry, _, _ := entryOf(jobs)
+	entry = append([]byte(handedMark), entry...)
+	in := t.s.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.add(string(entry), leases, time.Now())
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
@@ -17,6 +19,18 @@ import (
 // jobs, oldest due first, and reports when each one's earliest job still
 // queued is due. Due times are compared to the microsecond.
 func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
+	if s.in != nil {
+		return s.in.lease(ctx, req)
+	}
+	return s.leaseQueue(ctx, req, nil, nil)
+}
+
+// leaseQueue leases from the queue; with also, it sends what also adds to
+// the same transaction. buffered has, by webhook, the due times of the
+// jobs an inbox buffer would serve it (see leaseScript): the queue leases
+// only those that come before them.
+func (s *Store) leaseQueue(ctx context.Context, req store.LeaseRequest, buffered map[string]string,
+	also func(context.Context, redis.Pipeliner)) (store.LeaseResult, error) {
 	res := store.LeaseResult{Next: map[string]time.Time{}}
 	if len(req.Want) == 0 {
 		return res, nil
@@ -27,11 +41,30 @@ func (s *Store) Lease(ctx context.Context, req store.LeaseRequest) (store.LeaseR
 	}
 	sort.Strings(ids)
 	until := req.Now.Add(req.For)
-	args := []any{micros(req.Now), nanos(until), newToken()}
+	args := []any{micros(req.Now), nanos(until), newToken(), "2"}
+	if buffered != nil {
+		args[3] = "3"
+	}
 	for _, id := range ids {
 		args = append(args, id, max(req.Want[id], 0))
+		if buffered != nil {
+			args = append(args, buffered[id])
+		}
 	}
-	v, err := s.run(ctx, leaseScript, s.keys("queued", "leased", "created", "leases"), args...).Slice()
+	keys := s.keys("queued", "leased", "created", "leases")
+	var cmd *redis.Cmd
+	if also == nil {
+		cmd = s.run(ctx, leaseScript, keys, args...)
+	} else {
+		pipe := s.c.TxPipeline()
+		cmd = s.call(ctx, pipe, leaseScript, keys, args...)
+		also(ctx, pipe)
+		_, _ = pipe.Exec(ctx)
+		if notLoaded(cmd.Err()) {
+			cmd = s.run(ctx, leaseScript, keys, args...)
+		}
+	}
+	v, err := cmd.Slice()
 	if err != nil {
 		return store.LeaseResult{}, fmt.Errorf("lease jobs: %w", classify(err))
 	}
@@ -141,6 +174,16 @@ func str(v any) string {
 	return s
 }
 
+// inboxLease returns the inbox job of l, taken out of the leases, when l
+// is a lease of the inbox's; one of its tokens that is no longer held
+// (run out, dropped) is a lost lease of no job.
+func (s *Store) inboxLease(l store.Lease) (*ijob, bool) {
+	if s.in == nil {
+		return nil, false
+	}
+	return s.in.held(l.Token)
+}
+
 // errLeaseMismatch: the lease's token holds the job but its attempts or
 // creation time are not the job's; Fail decided on wrong facts.
 var errLeaseMismatch = errors.New("the lease's attempts or creation time are not the job's")
@@ -150,6 +193,9 @@ var errLeaseMismatch = errors.New("the lease's attempts or creation time are not
 // of ackScript (see batch.go): the workers of a busy dispatcher finish
 // many deliveries at once.
 func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
+	if j, ok := s.inboxLease(l); ok {
+		return s.in.ack(ctx, j, e)
+	}
 	entry, err := s.entries.Encode(e)
 	if err != nil {
 		return fmt.Errorf("ack job %q: encode history entry: %w", l.ID, err)
@@ -167,11 +213,19 @@ func (s *Store) Ack(ctx context.Context, l store.Lease, e history.Entry) error {
 // it to its webhook's dead letters. The script checks that the job still has
 // those attempts and that creation time, so the decision is the store's.
 func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead bool, err error) {
+	if j, ok := s.inboxLease(l); ok {
+		if err := s.in.hold(ctx, j); err != nil {
+			return false, fmt.Errorf("fail job %q: %w", l.ID, err)
+		}
+	}
 	entry, err := s.entries.Encode(f.Entry)
 	if err != nil {
 		return false, fmt.Errorf("fail job %q: encode history entry: %w", l.ID, err)
 	}
 	defer s.entries.Release(entry)
+	if s.in != nil {
+		defer s.in.queued(l.WebhookID) // queued again, unless dead
+	}
 	dead = f.Exhausted(l.Attempts, l.Created)
 	deadArg := "0"
 	if dead {
@@ -194,6 +248,14 @@ func (s *Store) Fail(ctx context.Context, l store.Lease, f store.Failure) (dead 
 // Release queues the job again without counting the attempt. Its due time is
 // the one it had, which had come when it was leased: it is due at once.
 func (s *Store) Release(ctx context.Context, l store.Lease) error {
+	if j, ok := s.inboxLease(l); ok {
+		if err := s.in.hold(ctx, j); err != nil {
+			return fmt.Errorf("release job %q: %w", l.ID, err)
+		}
+	}
+	if s.in != nil {
+		defer s.in.queued(l.WebhookID)
+	}
 	n, err := s.run(ctx, releaseScript, s.keys("queued", "leased", "created", "leases"), l.ID, l.Token).Int()
 	if err != nil {
 		return fmt.Errorf("release job %q: %w", l.ID, classify(err))
@@ -210,6 +272,13 @@ func (s *Store) Release(ctx context.Context, l store.Lease) error {
 // DeleteWebhook left, each at most maintainBatch a call. Event ids are
 // forgotten by Redis itself when their time is up, so Forgotten is always 0.
 func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duration) (store.Maintenance, error) {
+	var m store.Maintenance
+	if s.in != nil {
+		var err error
+		if m.Reclaimed, m.Expired, err = s.in.maintain(ctx, now, maxAge); err != nil {
+			return m, fmt.Errorf("maintain: %w", err)
+		}
+	}
 	cutoff := ""
 	if maxAge > 0 {
 		cutoff = micros(now.Add(-maxAge))
@@ -222,5 +291,10 @@ func (s *Store) Maintain(ctx context.Context, now time.Time, maxAge time.Duratio
 	if len(v) != 2 {
 		return store.Maintenance{}, fmt.Errorf("maintain: got %d counts, want 2", len(v))
 	}
-	return store.Maintenance{Reclaimed: int(v[0]), Expired: int(v[1])}, nil
+	if s.in != nil && v[0] > 0 {
+		s.in.queued() // leases of the queue put back: whose, not known
+	}
+	m.Reclaimed += int(v[0])
+	m.Expired += int(v[1])
+	return m, nil
 }

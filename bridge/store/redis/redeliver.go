@@ -41,7 +41,7 @@ return #ids
 var redeliverScript = newScript("redeliver", `
 k.queued, k.created, k.deadall = KEYS[1], KEYS[2], KEYS[3]
 local webhook, id = ARGV[2], ARGV[3]
-if redis.call('EXISTS', jkey(id), jobkey(id)) > 0 then return 'conflict' end
+if jobexists(id) then return 'conflict' end
 local dl = redis.call('HMGET', P .. 'dl:' .. id, 'webhook', 'died')
 local died = ''
 if dl[1] == webhook then died = dl[2] end
@@ -71,7 +71,7 @@ end
 local queued = 0
 for i = 4, #ARGV, 6 do
   local id = ARGV[i + 1]
-  if redis.call('EXISTS', jkey(id), jobkey(id)) == 0 then
+  if not jobexists(id) then
     undead(id, webhook)
     addjob(id, unpack(ARGV, i + 2, i + 5))
     queued = queued + 1
@@ -92,6 +92,9 @@ func (s *Store) PurgeDeadLetters(ctx context.Context, webhookID string) (int, er
 // Redeliver queues delivery deliveryID of a webhook again, from its dead
 // letters or else from its history.
 func (s *Store) Redeliver(ctx context.Context, webhookID, deliveryID string, now time.Time) error {
+	if s.in != nil {
+		defer s.in.queued(webhookID) // its queue may hold the job now
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.redeliver(ctx, webhookID, deliveryID, now)
 		if !errors.Is(err, errDeadLettersChanged) || attempt == maxRedeliverAttempts {
@@ -158,6 +161,9 @@ func (s *Store) redeliver(ctx context.Context, webhookID, deliveryID string, now
 // RedeliverDeadLetters queues every dead letter of a webhook again, but those
 // whose delivery is queued or leased.
 func (s *Store) RedeliverDeadLetters(ctx context.Context, webhookID string, now time.Time) (int, error) {
+	if s.in != nil {
+		defer s.in.queued(webhookID) // its queue may hold the job now
+	}
 	for attempt := 1; ; attempt++ {
 		dead, err := s.DeadLetters(ctx, webhookID)
 		if err != nil {

@@ -27,6 +27,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceInbox runs the suite on the store with its inbox
+// (docs/redis.md, "Inbox").
+func TestConformanceInbox(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		addr, prefix := redistest.Shared(t)
+		return open(t, redis.Options{Addr: addr, Prefix: prefix, Inbox: true})
+	})
+}
+
 // open opens a store with the suite's limits and closes it when the test
 // ends.
 func open(t testing.TB, o redis.Options) *redis.Store {

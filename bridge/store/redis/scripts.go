@@ -64,6 +64,67 @@ local function many(cmd, key, list)
   return sum, all
 end
 
+-- A job of an inbox entry (docs/redis.md, "Inbox") has the key ij:<id>
+-- while the entry holds it: its string is in the entry.
+local function ikey(id) return P .. 'ij:' .. id end
+
+-- jobexists reports whether a job id is queued, leased or in an entry.
+local function jobexists(id)
+  return redis.call('EXISTS', jkey(id), jobkey(id), ikey(id)) > 0
+end
+
+-- netstrings reads s, fields each written as its length, ':' and its
+-- bytes, into a list: an inbox entry (id, webhook, job string per job) or
+-- its counts (webhook, number of jobs per webhook).
+local function netstrings(s)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local c = string.find(s, ':', pos, true)
+    local n = tonumber(string.sub(s, pos, c - 1))
+    out[#out + 1] = string.sub(s, c + 1, c + n)
+    pos = c + n + 1
+  end
+  return out
+end
+
+-- netstring is netstrings' inverse.
+local function netstring(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = #v .. ':' .. v end
+  return table.concat(out)
+end
+
+-- addcounts adds sign times an entry's counts to inq (the jobs in the
+-- inbox by webhook), dropping fields that come to 0 or less (a deleted
+-- webhook's), and returns the entry's jobs.
+local function addcounts(counts, sign)
+  local f, total = netstrings(counts), 0
+  for i = 1, #f, 2 do
+    local n = tonumber(f[i + 1])
+    total = total + n
+    if redis.call('HINCRBY', P .. 'inq', f[i], sign * n) <= 0 then redis.call('HDEL', P .. 'inq', f[i]) end
+  end
+  return total
+end
+
+-- takeback removes from history h an entry that an ack's transaction
+-- pushed and whose ack failed: at is its index (byIndex: pushed by the
+-- same transaction; '' not pushed) or the entry itself. Entries marked
+-- ('') are removed by unmark, once all are marked: removing one at once
+-- would move the indexes still to come.
+local function takeback(h, at, byIndex, marked)
+  if not byIndex then
+    redis.call('LREM', h, 1, at)
+  elseif at ~= '' then
+    redis.call('LSET', h, at, '') -- an entry is JSON, never ''
+    marked[h] = true
+  end
+end
+
+local function unmark(marked)
+  for h in pairs(marked) do redis.call('LREM', h, 0, '') end
+end
+
 -- The payload of a job of an earlier version.
 local function plkey(id) return P .. 'pl:' .. id end
 
@@ -337,12 +398,22 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	                                  unless a job with its id exists
 //	ljob   id … s token until         the same, leased with token until (ns)
 //	                                  instead of queued
+//	ijob   id webhook                 a job of an inbox entry (see ibox)
+//	ibox   tmp dest counts n proc until made  move the entry of the ijob writes
+//	                                  before it from the list tmp onto the inbox
+//	                                  (dest 'i': its counts onto inboxn and inq, the
+//	                                  newest making time of the inbox's jobs raised to
+//	                                  made, µs) or, leased, onto proc's list (dest 'h':
+//	                                  n leased jobs of proc, its holders score raised
+//	                                  to until, µs)
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
 //	deltag repo tag                   forget a tag
 //	delman repo digest                forget a manifest (its tags stay)
 //
-// Returns: {0}: a read changed (nothing written); {1, tokens…}: committed,
-// the tokens those of the ljob writes whose job existed (not leased).
+// Returns: {0}: a read changed, or an ibox's list is gone (nothing
+// written); {2, ids…}: the ijob jobs
+// whose ids exist (nothing written); {1, tokens…}: committed, the tokens
+// those of the ljob writes whose job existed (not leased).
 var commitScript = newScript("commit", `
 k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
@@ -350,19 +421,35 @@ for _ = 1, tonumber(ARGV[2]) do
   if read(ARGV[i], ARGV[i + 1], ARGV[i + 2]) ~= ARGV[i + 3] then return {0} end
   i = i + 4
 end
-local width = {seen = 3, job = 6, ljob = 8, put = 5, deltag = 3, delman = 3}
+local width = {seen = 3, job = 6, ljob = 8, ijob = 3, ibox = 8, put = 5, deltag = 3, delman = 3}
 k.batch = {q = {}, c = {}, p = {}}
-local w, jobs = i, {}
+local w, jobs, ijobs = i, {}, {}
 while w <= #ARGV do
   local n = width[ARGV[w]]
   if not n or w + n - 1 > #ARGV then return redis.error_reply('bad write at ARGV ' .. w) end
-  if ARGV[w] == 'job' or ARGV[w] == 'ljob' then jobs[#jobs + 1], jobs[#jobs + 2] = jkey(ARGV[w + 1]), jobkey(ARGV[w + 1]) end
+  local op = ARGV[w]
+  -- An entry's temporary list that is gone (deleted after a time-out
+  -- that the pipeline outlived): commit again, with the entry pushed anew.
+  if op == 'ibox' and redis.call('EXISTS', ARGV[w + 1]) == 0 then return {0} end
+  if op == 'job' or op == 'ljob' or op == 'ijob' then
+    local id = ARGV[w + 1]
+    jobs[#jobs + 1], jobs[#jobs + 2], jobs[#jobs + 3] = jkey(id), jobkey(id), ikey(id)
+    if op == 'ijob' then ijobs[#ijobs + 1] = id end
+  end
   w = w + n
 end
 -- none: no job of this commit exists yet (the usual case), asked once for
 -- all; made: the jobs this commit added; tokens and untils: the leases of
--- the ljob jobs added, written once for all.
+-- the ljob jobs added, written once for all. An entry cannot leave a job
+-- out: Go commits again without those that exist.
 local none, made, out = #jobs == 0 or many('EXISTS', nil, jobs) == 0, {}, {1}
+if not none then
+  local taken = {2}
+  for _, id in ipairs(ijobs) do
+    if jobexists(id) then taken[#taken + 1] = id end
+  end
+  if #taken > 1 then return taken end
+end
 local tokens, untils = {}, {}
 while i <= #ARGV do
   local op = ARGV[i]
@@ -370,7 +457,7 @@ while i <= #ARGV do
     redis.call('SET', P .. 'seen:' .. ARGV[i + 1], '1', 'PXAT', ARGV[i + 2])
   elseif op == 'job' or op == 'ljob' then
     local id = ARGV[i + 1]
-    if not made[id] and (none or redis.call('EXISTS', jkey(id), jobkey(id)) == 0) then
+    if not made[id] and (none or not jobexists(id)) then
       made[id] = true
       if op == 'job' then
         addjob(unpack(ARGV, i + 1, i + 5))
@@ -381,6 +468,20 @@ while i <= #ARGV do
       end
     elseif op == 'ljob' then
       out[#out + 1] = ARGV[i + 6] -- not leased: the job existed
+    end
+  elseif op == 'ijob' then
+    k.batch.p[#k.batch.p + 1], k.batch.p[#k.batch.p + 2] = ikey(ARGV[i + 1]), ARGV[i + 2]
+  elseif op == 'ibox' then
+    local tmp, dest, counts, proc = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
+    if dest == 'i' then
+      redis.call('LMOVE', tmp, P .. 'inbox', 'LEFT', 'RIGHT')
+      redis.call('RPUSH', P .. 'inboxn', counts)
+      addcounts(counts, 1)
+      redis.call('ZADD', P .. 'inmade', 'GT', ARGV[i + 7], 'made')
+    else
+      redis.call('LMOVE', tmp, P .. 'held:' .. proc, 'LEFT', 'RIGHT')
+      redis.call('HINCRBY', P .. 'hcount', proc .. ':l', ARGV[i + 4])
+      redis.call('ZADD', P .. 'holders', 'GT', ARGV[i + 6], proc)
     end
   elseif op == 'put' then
     local repo, digest, mt, tag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -415,9 +516,15 @@ return out
 // jobs, oldest due first (then by id), and finds when its earliest job still
 // queued is due (to the microsecond, as due times are compared).
 //
+// With an inbox (inbox.go), a webhook's count comes with the due times of
+// the jobs the process's buffer would serve it (µs, oldest first, ','
+// between): the script leases only the queued jobs that come before them,
+// oldest due first, and the buffer serves the rest.
+//
 // KEYS: [1] queued, [2] leased, [3] created, [4] leases.
-// ARGV: [1] prefix, [2] now (µs), [3] lease until (ns), [4] token base, then
-// pairs of webhook id and count.
+// ARGV: [1] prefix, [2] now (µs), [3] lease until (ns), [4] token base,
+// [5] '3' when each webhook has its buffer's due times ('2' not), then per
+// webhook: its id, count (and due times).
 // Returns: one array per webhook: {webhook id, due (ns, a whole number of
 // µs) of its earliest queued job or empty, then per job leased {its string
 // (see encodeJob; attempts not counting this one), id, token}}. Job tokens
@@ -431,14 +538,34 @@ local out, n = {}, 0
 -- turns a Lua number it is given, and a score it answers, into text with
 -- printf's %.17g, which cost more than the rest of the lease.
 local ids, jobs, jks, leases, tokens = {}, {}, {}, {}, {}
-for i = 5, #ARGV, 2 do
+local step = tonumber(ARGV[5])
+for i = 6, #ARGV, step do
   local webhook, want = ARGV[i], ARGV[i + 1]
   local qk = P .. 'q:' .. webhook
   local res = {webhook, ''}
   -- Its due jobs, oldest due first (then by id), up to want: its first by
   -- rank.
   local due = {}
-  if want ~= '0' then due = redis.call('ZRANGE', qk, '-inf', now, 'BYSCORE', 'LIMIT', '0', want) end
+  if want ~= '0' and step == 3 and ARGV[i + 2] ~= '' then
+    -- Of its due jobs and the buffer's, the first want by due time: the
+    -- queue's among them.
+    local got = redis.call('ZRANGE', qk, '-inf', now, 'BYSCORE', 'LIMIT', '0', want, 'WITHSCORES')
+    local buffered, q, b = {}, 1, 1
+    for d in string.gmatch(ARGV[i + 2], '[^,]+') do buffered[#buffered + 1] = tonumber(d) end
+    for _ = 1, tonumber(want) do
+      local score = got[2 * q]
+      if score and (not buffered[b] or tonumber(score) <= buffered[b]) then
+        due[#due + 1] = got[2 * q - 1]
+        q = q + 1
+      elseif buffered[b] then
+        b = b + 1
+      else
+        break
+      end
+    end
+  elseif want ~= '0' then
+    due = redis.call('ZRANGE', qk, '-inf', now, 'BYSCORE', 'LIMIT', '0', want)
+  end
   for _, id in ipairs(due) do
     n = n + 1
     local token = string.format('%s.%d', base, n)
@@ -499,18 +626,10 @@ for j, id in ipairs(ids) do
     jobkeys(keys, id)
   else
     out[j] = 0
-    local h = P .. 'history:' .. ARGV[i + 2]
-    if not byIndex then
-      redis.call('LREM', h, 1, at)
-    elseif at ~= '' then
-      -- Marked, then removed below: removing it now would move the
-      -- entries at the indexes still to come. An entry is JSON, never ''.
-      redis.call('LSET', h, at, '')
-      marked[h] = true
-    end
+    takeback(P .. 'history:' .. ARGV[i + 2], at, byIndex, marked)
   end
 end
-for h in pairs(marked) do redis.call('LREM', h, 0, '') end
+unmark(marked)
 if #done > 0 then
   many('DEL', nil, keys)
   many('HDEL', k.leases, done)
@@ -619,14 +738,29 @@ if gone then purge(gone, batch) end
 return {reclaimed, expired}
 `)
 
-// depthScript counts jobs by state at now.
+// depthScript counts jobs by state at now: the queue's, and the inbox's
+// (docs/redis.md, "Inbox"), whose jobs are due when made: it counts them
+// all ready once the newest of them was made. Jobs go into entries only
+// when made within a minute of the clock (inboxJob), so at the clock's now
+// that is all of them but those of a process whose clock is ahead.
 //
 // KEYS: [1] queued, [2] leased, [3] deadall.
 // ARGV: [1] prefix, [2] now (µs).
 // Returns: {ready, delayed, leased, dead}.
 var depthScript = newScript("depth", `
-return {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf'),
-  redis.call('ZCARD', KEYS[2]), redis.call('SCARD', KEYS[3])}
+local ready, leased = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call('ZCARD', KEYS[2])
+local delayed = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
+-- The inbox's jobs and those processes took from it, due when made: ready
+-- once the newest was made, delayed before.
+local inbox = 0
+for _, n in ipairs(redis.call('HVALS', P .. 'inq')) do inbox = inbox + tonumber(n) end
+local hc = redis.call('HGETALL', P .. 'hcount')
+for i = 1, #hc, 2 do
+  if string.sub(hc[i], -2) == ':b' then inbox = inbox + tonumber(hc[i + 1]) else leased = leased + tonumber(hc[i + 1]) end
+end
+local made = redis.call('ZSCORE', P .. 'inmade', 'made')
+if made and tonumber(ARGV[2]) < tonumber(made) then delayed = delayed + inbox else ready = ready + inbox end
+return {ready, delayed, leased, redis.call('SCARD', KEYS[3])}
 `)
 
 // recordScript adds an entry to a webhook's history (a ping's).
@@ -726,6 +860,9 @@ for _, d in ipairs(redis.call('ZRANGE', dz, 0, -1)) do
   redis.call('SREM', k.deadall, d)
 end
 redis.call('DEL', dz, P .. 'history:' .. id)
+-- Its jobs in inbox entries are dropped as processes take them.
+redis.call('HDEL', P .. 'inq', id)
+redis.call('SADD', P .. 'gone', id)
 return 1
 `)
 

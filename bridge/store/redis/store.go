@@ -66,6 +66,9 @@ type Options struct {
 	Strict bool
 	// Limits bound history and dead letters per webhook; both must be positive.
 	Limits store.Limits
+	// Inbox keeps the new jobs of an envelope as one entry of a list
+	// (docs/redis.md, "Inbox"). Being built: not yet a setting.
+	Inbox bool
 }
 
 // Store is the Redis store. It is safe for concurrent use, by any number of
@@ -83,6 +86,8 @@ type Store struct {
 	acks      *batch.Runner[*ackCall]
 	// entries encodes the history entries of Ack and Fail.
 	entries history.Encoder
+	// in is the inbox (inbox.go), when Options.Inbox.
+	in *inbox
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,6 +123,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.pipeliner = s.newPipeliner()
 	s.acks = s.newAcker()
+	if o.Inbox {
+		s.in = newInbox(s)
+	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open redis store: %w", err)
@@ -236,6 +244,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
+		if s.in != nil {
+			// Another process would take them back once this one's
+			// heartbeat ran out; now is sooner.
+			_ = s.in.release(ctx)
+		}
 		s.c.ZRem(ctx, s.key("replicas"), s.process)
 		s.c.HDel(ctx, s.key("replicas:config"), s.process)
 		if err := s.c.Close(); err != nil {
@@ -255,6 +268,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Depth counts jobs by state at now.
 func (s *Store) Depth(ctx context.Context, now time.Time) (store.Depth, error) {
+	if s.in != nil {
+		if err := s.in.pendingCounts(ctx); err != nil {
+			return store.Depth{}, fmt.Errorf("count jobs: %w", err)
+		}
+	}
 	v, err := s.run(ctx, depthScript, s.keys("queued", "leased", "deadall"), micros(now)).Int64Slice()
 	if err != nil {
 		return store.Depth{}, fmt.Errorf("count jobs: %w", classify(err))

@@ -102,7 +102,11 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 	if n == 0 {
 		return fmt.Errorf("delete webhook %q: %w", id, store.ErrNotFound)
 	}
-	// The webhook is deleted: an error now leaves its jobs to Maintain.
+	// The webhook is deleted: an error now leaves its jobs to Maintain
+	// (and its jobs in this process's inbox buffer to the next take).
+	if s.in != nil {
+		err = s.in.dropWebhook(ctx, id)
+	}
 	for left := 1; left > 0 && err == nil; {
 		left, err = s.run(ctx, purgeJobsScript, s.keys("queued", "created", "deleting"), id, maintainBatch).Int()
 	}

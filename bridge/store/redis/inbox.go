@@ -1,0 +1,847 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/internal/batch"
+)
+
+// The inbox (docs/redis.md, "Inbox"): the new jobs of an envelope, due when
+// made, are one entry of the list inbox, their counts by webhook the entry
+// at the same place of inboxn. A process takes entries onto its own list
+// held:<process> and keeps their jobs in a buffer, from which Lease serves
+// them; an entry leaves the process's list once each of its jobs is acked,
+// failed, released, buried or dropped. Jobs handed off at commit go
+// straight onto the process's list, leased. A job of an entry has the key
+// ij:<id> while the entry holds it. A process that dies stops raising its
+// score in holders, and another one's Maintain puts the jobs of its list
+// back on the inbox.
+
+const (
+	// inboxTake is how many entries a take moves at most.
+	inboxTake = 16
+	// inboxCap is how many jobs the buffer holds before it takes no more.
+	inboxCap = 512
+	// heartbeat is how far ahead of now Maintain raises this process's
+	// holders score (it runs every second): a process not heard from for
+	// that long is taken for dead.
+	heartbeat = 30 * time.Second
+	// spillAfter is how long a job may wait in the buffer before it goes
+	// to its webhook's queue: a webhook that is slow, failing or disabled
+	// must not hold the buffer's room.
+	spillAfter = 2 * time.Second
+)
+
+// inbox is this process's part of the inbox: its buffer and its leases.
+type inbox struct {
+	s    *Store
+	list string // held:<process>
+	// once is a client of the same Redis that never retries a call.
+	once *redis.Client
+
+	mu     sync.Mutex
+	buf    map[string][]*ijob // by webhook, not leased, by due then id
+	nbuf   int
+	leased map[string]*ijob // by lease token
+	// entries are those of this process's list, by their bytes.
+	entries map[string]*ientry
+	base    string // of lease tokens
+	seq     int
+	// moved: jobs leased from the buffer whose counts Redis has not moved
+	// from buffered to leased yet (sent with the next round trip).
+	moved int
+	// version of the webhooks when gone was read; gone: deleted webhooks.
+	version string
+	gone    map[string]bool
+	// unsure: a take failed midway; its entries may be on the list and
+	// not in the buffer (Maintain reads the list again).
+	unsure bool
+	// more: the last take found as many entries as it asked for, so the
+	// inbox may hold more.
+	more bool
+	// What this process knows of each webhook's queue, to lease from it
+	// only when it may hold due jobs: when it asked last (wall clock), and
+	// the earliest due time it answered (none: empty); dirty: webhooks
+	// this process queued jobs of since.
+	qasked map[string]time.Time
+	qnext  map[string]time.Time
+	dirty  map[string]bool
+
+	acks *batch.Runner[*inackCall]
+}
+
+// ientry is an entry of this process's list.
+type ientry struct {
+	raw  string
+	left int // jobs not done
+}
+
+// ijob is a job of an entry.
+type ijob struct {
+	job   store.Job // as made: Attempts before any lease
+	str   string    // its string (encodeJob)
+	entry *ientry
+	since time.Time // buffered at
+	token string    // when leased
+	until time.Time
+}
+
+func newInbox(s *Store) *inbox {
+	opt := *s.c.Options()
+	opt.MaxRetries = -1
+	in := &inbox{s: s, list: s.key("held:" + s.process), once: redis.NewClient(&opt), buf: map[string][]*ijob{},
+		leased: map[string]*ijob{}, entries: map[string]*ientry{}, base: "i" + newToken(),
+		qasked: map[string]time.Time{}, qnext: map[string]time.Time{}, dirty: map[string]bool{}}
+	in.acks = batch.NewLinger(maxPipeline, ackLinger, in.runAcks)
+	return in
+}
+
+// inboxJob reports whether j goes into an entry: a first attempt, due
+// when made, made about now.
+func inboxJob(j store.Job) bool {
+	if j.Attempts != 0 || j.Redelivery || !j.Due.Equal(j.Created) {
+		return false
+	}
+	d := time.Since(j.Created)
+	return d < time.Minute && d > -time.Minute
+}
+
+// entryOf encodes jobs as an entry and their counts by webhook.
+func entryOf(jobs []entryJob) (entry, counts []byte, n int) {
+	var order []string
+	by := map[string]int{}
+	for _, j := range jobs {
+		entry = appendNetstring(entry, j.job.ID)
+		entry = appendNetstring(entry, j.job.WebhookID)
+		entry = appendNetstring(entry, string(j.str))
+		if by[j.job.WebhookID] == 0 {
+			order = append(order, j.job.WebhookID)
+		}
+		by[j.job.WebhookID]++
+	}
+	for _, w := range order {
+		counts = appendNetstring(counts, w)
+		counts = appendNetstring(counts, strconv.Itoa(by[w]))
+	}
+	return entry, counts, len(jobs)
+}
+
+// entryJob is a job of an Ingest transaction bound for an entry.
+type entryJob struct {
+	job    store.Job
+	str    []byte
+	handed bool
+	lease  store.Lease // when handed
+}
+
+func appendNetstring(b []byte, s string) []byte {
+	return append(append(strconv.AppendInt(b, int64(len(s)), 10), ':'), s...)
+}
+
+// netstrings reads fields written by appendNetstring.
+func netstrings(s string) ([]string, error) {
+	var out []string
+	for s != "" {
+		size, rest, ok := strings.Cut(s, ":")
+		n, err := strconv.Atoi(size)
+		if !ok || err != nil || n < 0 || n > len(rest) {
+			return nil, fmt.Errorf("bad inbox entry at %q", truncate(s))
+		}
+		out, s = append(out, rest[:n]), rest[n:]
+	}
+	return out, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// add puts entry raw, taken or committed, into the buffer; leases (for
+// jobs handed off) are its jobs already leased, by id. in.mu is held.
+func (in *inbox) add(raw string, leases map[string]store.Lease, now time.Time) error {
+	f, err := netstrings(strings.TrimPrefix(raw, handedMark))
+	if err != nil || len(f)%3 != 0 {
+		return fmt.Errorf("inbox entry of %d fields: %v", len(f), err)
+	}
+	e := &ientry{raw: raw}
+	in.entries[raw] = e
+	for i := 0; i < len(f); i += 3 {
+		j, err := decodeJob(f[i], f[i+2])
+		if err != nil {
+			return err
+		}
+		ij := &ijob{job: j, str: f[i+2], entry: e, since: now}
+		e.left++
+		if l, ok := leases[j.ID]; ok {
+			ij.token, ij.until = l.Token, l.Until
+			in.leased[l.Token] = ij
+			continue
+		}
+		if leases == nil && strings.HasPrefix(raw, handedMark) {
+			// Handed off by a commit whose answer was lost: leased to no
+			// worker, so its lease has run out.
+			in.seq++
+			ij.token = in.base + "." + strconv.Itoa(in.seq)
+			in.leased[ij.token] = ij
+			continue
+		}
+		in.push(ij)
+	}
+	return nil
+}
+
+// handedMark starts an entry of jobs handed off at commit on a process's
+// list (an entry taken from the inbox starts with a digit): its jobs are
+// counted leased, not buffered.
+const handedMark = "H"
+
+// push adds j to the buffer in its place.
+func (in *inbox) push(j *ijob) {
+	b := in.buf[j.job.WebhookID]
+	at := sort.Search(len(b), func(i int) bool {
+		o := b[i].job
+		return o.Due.After(j.job.Due) || o.Due.Equal(j.job.Due) && o.ID > j.job.ID
+	})
+	b = append(b, nil)
+	copy(b[at+1:], b[at:])
+	b[at] = j
+	in.buf[j.job.WebhookID] = b
+	in.nbuf++
+}
+
+// remove takes j out of the buffer.
+func (in *inbox) remove(j *ijob) {
+	b := in.buf[j.job.WebhookID]
+	for i, o := range b {
+		if o == j {
+			in.buf[j.job.WebhookID] = append(b[:i:i], b[i+1:]...)
+			in.nbuf--
+			return
+		}
+	}
+}
+
+// finishing returns the bytes of the entries whose last jobs not done
+// are jobs, to remove from the list with them.
+func finishing(jobs []*ijob) []string {
+	count := map[*ientry]int{}
+	var out []string
+	for _, j := range jobs {
+		count[j.entry]++
+		if count[j.entry] == j.entry.left {
+			out = append(out, j.entry.raw)
+		}
+	}
+	return out
+}
+
+// done counts jobs out of their entries, once Redis has them done.
+// in.mu is held.
+func (in *inbox) done(jobs []*ijob) {
+	for _, j := range jobs {
+		if j.entry.left--; j.entry.left == 0 {
+			delete(in.entries, j.entry.raw)
+		}
+	}
+}
+
+// take moves up to inboxTake entries from the inbox to this process's
+// list and buffers their jobs; it reports whether the inbox had as many.
+// in.mu is held.
+func (in *inbox) take(ctx context.Context, now, until time.Time) (more bool, err error) {
+	s := in.s
+	// Not retried: a take that ran twice would move entries this process
+	// never reads (a take whose answer is lost leaves them to resync).
+	pipe := in.once.TxPipeline()
+	counts := s.call(ctx, pipe, takeScript, nil, s.process, inboxTake, micros(until))
+	moves := make([]*redis.StringCmd, inboxTake)
+	for i := range moves {
+		moves[i] = pipe.LMove(ctx, s.key("inbox"), in.list, "LEFT", "RIGHT")
+	}
+	version := pipe.Get(ctx, s.key("webhooks:version"))
+	in.flushMoved(ctx, pipe)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if notLoaded(counts.Err()) {
+			return true, s.load(ctx) // nothing ran: the next Lease takes
+		}
+		in.unsure = true
+		return true, fmt.Errorf("take inbox entries: %w", classify(err))
+	}
+	taken, err := counts.Slice()
+	if err != nil {
+		in.unsure = true
+		return true, fmt.Errorf("take inbox entries: %w", classify(err))
+	}
+	if err := in.readGone(ctx, version.Val()); err != nil {
+		return true, err
+	}
+	for i := range taken {
+		raw, err := moves[i].Result()
+		if err != nil {
+			in.unsure = true
+			return true, fmt.Errorf("take inbox entry %d of %d: %w", i+1, len(taken), err)
+		}
+		if err := in.add(raw, nil, now); err != nil {
+			return true, err
+		}
+	}
+	if err := in.dropGone(ctx); err != nil {
+		return true, err
+	}
+	return len(taken) == inboxTake, nil
+}
+
+// readGone reads the deleted webhooks when their version is not the one
+// read last, and drops their jobs from the buffer. in.mu is held.
+func (in *inbox) readGone(ctx context.Context, version string) error {
+	if version == in.version && in.gone != nil {
+		return nil
+	}
+	ids, err := in.s.c.SMembers(ctx, in.s.key("gone")).Result()
+	if err != nil {
+		return fmt.Errorf("read deleted webhooks: %w", classify(err))
+	}
+	in.version, in.gone = version, map[string]bool{}
+	for _, id := range ids {
+		in.gone[id] = true
+	}
+	return in.dropGone(ctx)
+}
+
+// dropGone drops the buffered and leased jobs of deleted webhooks. in.mu
+// is held.
+func (in *inbox) dropGone(ctx context.Context) error {
+	var buffered, leased []*ijob
+	for w, b := range in.buf {
+		if in.gone[w] {
+			buffered = append(buffered, b...)
+		}
+	}
+	for _, j := range in.leased {
+		if in.gone[j.job.WebhookID] {
+			leased = append(leased, j)
+		}
+	}
+	now := time.Now()
+	if err := in.move(ctx, buffered, "drop", "b", now); err != nil {
+		return err
+	}
+	return in.move(ctx, leased, "drop", "l", now)
+}
+
+// flushMoved adds to pipe the moves of counts from buffered to leased of
+// the jobs leased from the buffer since the last round trip.
+func (in *inbox) flushMoved(ctx context.Context, pipe redis.Pipeliner) {
+	if in.moved == 0 {
+		return
+	}
+	h := in.s.key("hcount")
+	pipe.HIncrBy(ctx, h, in.s.process+":b", int64(-in.moved))
+	pipe.HIncrBy(ctx, h, in.s.process+":l", int64(in.moved))
+	in.moved = 0
+}
+
+// lease serves req from the buffer, taking entries while a webhook asked
+// cannot be served and the inbox has more, and from the queue for the
+// rest.
+func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	until := req.Now.Add(req.For)
+	if in.nbuf >= inboxCap && in.short(req) {
+		// Full, of jobs of webhooks not asked (at their limit, failing,
+		// paused): those go to their queues, so that the buffer takes
+		// entries for the others (the isolation of issue 7).
+		var spill []*ijob
+		for w, b := range in.buf {
+			if req.Want[w] == 0 {
+				spill = append(spill, b...)
+			}
+		}
+		if err := in.move(ctx, spill, "requeue", "b", time.Now()); err != nil {
+			return store.LeaseResult{}, err
+		}
+	}
+	// The buffer holds inboxCap jobs besides those the request asks for.
+	room := inboxCap
+	for _, n := range req.Want {
+		room += n
+	}
+	for tried := false; (!tried || in.more) && in.nbuf < room && in.short(req); tried = true {
+		var err error
+		if in.more, err = in.take(ctx, time.Now(), until); err != nil {
+			return store.LeaseResult{}, err
+		}
+	}
+	// The queue leases its jobs that come before the buffer's, for the
+	// webhooks whose queue may have due jobs.
+	wall := time.Now()
+	ask := store.LeaseRequest{Now: req.Now, For: req.For, Want: map[string]int{}}
+	for w, n := range req.Want {
+		if in.mayQueue(w, req.Now, wall) {
+			ask.Want[w] = n
+		}
+	}
+	dues := map[string]string{}
+	for w, n := range ask.Want {
+		var d []string
+		for _, j := range in.buf[w] {
+			if len(d) == n || j.job.Due.After(req.Now) {
+				break
+			}
+			d = append(d, micros(j.job.Due))
+		}
+		dues[w] = strings.Join(d, ",")
+	}
+	res := store.LeaseResult{Next: map[string]time.Time{}}
+	if len(ask.Want) > 0 {
+		var err error
+		if res, err = in.s.leaseQueue(ctx, ask, dues, in.flushMoved); err != nil {
+			return store.LeaseResult{}, err
+		}
+		for w := range ask.Want {
+			in.queueSeen(w, res.Next, wall)
+		}
+	}
+	for w := range req.Want {
+		if _, asked := ask.Want[w]; !asked {
+			if t, ok := in.qnext[w]; ok {
+				res.Next[w] = t
+			}
+		}
+	}
+	fromQueue := map[string]int{}
+	for _, l := range res.Leases {
+		fromQueue[l.WebhookID]++
+	}
+	for w, n := range req.Want {
+		b := in.buf[w]
+		k := 0
+		for k < len(b) && fromQueue[w]+k < n && !b[k].job.Due.After(req.Now) {
+			j := b[k]
+			in.seq++
+			j.token, j.until = in.base+"."+strconv.Itoa(in.seq), until
+			in.leased[j.token] = j
+			l := store.Lease{Job: j.job, Token: j.token, Until: until}
+			l.Attempts++
+			res.Leases = append(res.Leases, l)
+			k++
+		}
+		in.buf[w] = b[k:]
+		in.nbuf -= k
+		in.moved += k
+		if len(in.buf[w]) == 0 {
+			delete(in.buf, w)
+			if _, ok := res.Next[w]; !ok && (in.more || in.nbuf >= inboxCap) {
+				// The inbox holds entries not taken, which may be its.
+				res.Next[w] = req.Now
+			}
+			continue
+		}
+		if at, ok := res.Next[w]; !ok || in.buf[w][0].job.Due.Before(at) {
+			res.Next[w] = in.buf[w][0].job.Due
+		}
+	}
+	return res, nil
+}
+
+// queueStale is how long what a process knows of a webhook's queue holds:
+// other processes queue jobs (retries, redeliveries) it learns of no
+// sooner. The dispatcher polls every webhook as often.
+const queueStale = time.Second
+
+// mayQueue reports whether the queue of webhook w may hold jobs due at
+// now: this process queued some since it asked, or asked more than
+// queueStale ago (wall clock), or the queue answered a due time not after
+// now. in.mu is held.
+func (in *inbox) mayQueue(w string, now, wall time.Time) bool {
+	asked, ok := in.qasked[w]
+	if !ok || in.dirty[w] || wall.Sub(asked) > queueStale {
+		return true
+	}
+	next, ok := in.qnext[w]
+	return ok && !next.After(now)
+}
+
+// queueSeen records what the queue answered for w. in.mu is held.
+func (in *inbox) queueSeen(w string, next map[string]time.Time, wall time.Time) {
+	in.qasked[w] = wall
+	if t, ok := next[w]; ok {
+		in.qnext[w] = t
+	} else {
+		delete(in.qnext, w)
+	}
+	delete(in.dirty, w)
+}
+
+// queued marks webhooks whose queue this process put jobs in; with none,
+// every webhook's.
+func (in *inbox) queued(webhooks ...string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.markQueued(webhooks...)
+}
+
+// markQueued is queued with in.mu held.
+func (in *inbox) markQueued(webhooks ...string) {
+	if len(webhooks) == 0 {
+		in.qasked = map[string]time.Time{}
+		return
+	}
+	for _, w := range webhooks {
+		in.dirty[w] = true
+	}
+}
+
+// short reports whether the buffer lacks due jobs for a webhook of req.
+func (in *inbox) short(req store.LeaseRequest) bool {
+	for w, n := range req.Want {
+		b := in.buf[w]
+		if n > 0 && (len(b) < n || b[n-1].job.Due.After(req.Now)) {
+			return true
+		}
+	}
+	return false
+}
+
+// held takes the job of a lease token out of the leases, if it is one of
+// the inbox's.
+func (in *inbox) held(token string) (*ijob, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	j, ok := in.leased[token]
+	delete(in.leased, token)
+	return j, ok
+}
+
+// inackCall is one Ack of an inbox job.
+type inackCall struct {
+	ctx   context.Context
+	j     *ijob
+	entry []byte
+}
+
+// ack finishes a delivered job of an entry, in a batch with others (as
+// Store.Ack's).
+func (in *inbox) ack(ctx context.Context, j *ijob, e history.Entry) error {
+	entry, err := in.s.entries.Encode(e)
+	if err != nil {
+		return fmt.Errorf("ack job %q: encode history entry: %w", j.job.ID, err)
+	}
+	defer in.s.entries.Release(entry)
+	if err := in.acks.Do(&inackCall{ctx: ctx, j: j, entry: *entry}); err != nil {
+		return fmt.Errorf("ack job %q: %w", j.job.ID, err)
+	}
+	return nil
+}
+
+// runAcks acks calls in one transaction: the history entries pushed as
+// runAcks (batch.go) pushes them, inackScript, and an LREM of each entry
+// whose last job this is.
+func (in *inbox) runAcks(calls []*inackCall) []error {
+	s := in.s
+	errs := make([]error, len(calls))
+	ctx := context.Background()
+	h := newHistories(s.limits.History + 16)
+	for _, c := range calls {
+		h.add(c.j.job.WebhookID, c.entry)
+	}
+	args := []any{s.process, "i"}
+	for _, c := range calls {
+		args = append(args, c.j.job.ID, c.j.job.WebhookID, h.at(c.j.job.WebhookID))
+	}
+	jobs := make([]*ijob, len(calls))
+	for i, c := range calls {
+		jobs[i] = c.j
+	}
+	in.mu.Lock()
+	gone := finishing(jobs)
+	in.mu.Unlock()
+	pipe := s.c.TxPipeline()
+	h.push(ctx, s, pipe)
+	cmd := s.call(ctx, pipe, inackScript, nil, args...)
+	for _, raw := range gone {
+		pipe.LRem(ctx, in.list, 1, raw)
+	}
+	_, _ = pipe.Exec(ctx)
+	err := cmd.Err()
+	if notLoaded(err) {
+		args[1] = "v"
+		for k, c := range calls {
+			args[2+3*k+2] = c.entry
+		}
+		cmd = s.run(ctx, inackScript, nil, args...)
+		if err = cmd.Err(); err == nil && len(gone) > 0 {
+			rem := s.c.Pipeline()
+			for _, raw := range gone {
+				rem.LRem(ctx, in.list, 1, raw)
+			}
+			_, err = rem.Exec(ctx)
+		}
+	}
+	var ok []int64
+	if err == nil {
+		ok, err = cmd.Int64Slice()
+	}
+	if err == nil && len(ok) != len(calls) {
+		err = fmt.Errorf("inackScript answered %d results for %d jobs", len(ok), len(calls))
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil {
+		// Held again, as if never acked: Maintain puts them in the queue
+		// once their leases run out, unless the transaction did run (their
+		// ij: keys are gone then, and Maintain leaves them).
+		for _, j := range jobs {
+			in.leased[j.token] = j
+		}
+		for i := range calls {
+			errs[i] = classify(err)
+		}
+		return errs
+	}
+	in.done(jobs)
+	for i := range calls {
+		if ok[i] == 0 {
+			errs[i] = store.ErrLeaseLost
+		}
+	}
+	return errs
+}
+
+// move takes jobs out of this process's entries with inholdScript, in one
+// pipeline: mode and counter as the script takes them. A job whose
+// process no longer holds it is left alone. in.mu is held.
+func (in *inbox) move(ctx context.Context, jobs []*ijob, mode, counter string, now time.Time) error {
+	return in.moveWith(ctx, jobs, mode, counter, now, "")
+}
+
+// moveWith is move, with the error of the dead letters bury makes.
+func (in *inbox) moveWith(ctx context.Context, jobs []*ijob, mode, counter string, now time.Time, deadError string) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	s := in.s
+	keys := s.keys("queued", "created", "leased", "leases", "deadall", "seq")
+	pipe := s.c.TxPipeline()
+	cmds := make([]*redis.Cmd, len(jobs))
+	for i, j := range jobs {
+		str := j.str
+		if mode == "requeue" && j.token != "" {
+			// A lease run out: its attempt counts.
+			jj := j.job
+			jj.Attempts++
+			str = string(encodeJob(jj))
+		}
+		cmds[i] = s.call(ctx, pipe, inholdScript, keys, s.process, mode, counter, j.job.ID, str, j.token,
+			micros(j.until), deadError, nanos(now), s.limits.DeadLetters)
+	}
+	for _, raw := range finishing(jobs) {
+		pipe.LRem(ctx, in.list, 1, raw)
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && notLoaded(cmds[0].Err()) {
+		if err = s.load(ctx); err == nil {
+			err = errors.New("the store's functions were not loaded; loaded now")
+		}
+	}
+	if err != nil {
+		// Where they were: a next Maintain or take tries again.
+		return fmt.Errorf("move %d inbox jobs (%s): %w", len(jobs), mode, classify(err))
+	}
+	for _, j := range jobs {
+		if counter == "b" {
+			in.remove(j)
+		} else {
+			delete(in.leased, j.token)
+		}
+		if mode == "requeue" || mode == "hold" {
+			in.markQueued(j.job.WebhookID)
+		}
+	}
+	in.done(jobs)
+	return nil
+}
+
+// hold makes the job of an inbox lease an ordinary leased job of the
+// queue, for Fail and Release to go on with.
+func (in *inbox) hold(ctx context.Context, j *ijob) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	// held took the token out of the leases: move finds it by its job.
+	in.leased[j.token] = j
+	return in.move(ctx, []*ijob{j}, "hold", "l", time.Now())
+}
+
+// maintain raises this process's holders score, puts its leases that ran
+// out by now in the queue, moves to their queues the jobs that waited in
+// the buffer too long, buries those made more than maxAge before now (none
+// when 0), and puts the jobs of dead processes back on the inbox. It
+// returns the jobs reclaimed and expired.
+func (in *inbox) maintain(ctx context.Context, now time.Time, maxAge time.Duration) (reclaimed, expired int, err error) {
+	var cutoff time.Time
+	if maxAge > 0 {
+		cutoff = now.Add(-maxAge)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.s
+	pipe := s.c.Pipeline()
+	pipe.ZAddGT(ctx, s.key("holders"), redis.Z{Score: float64(now.Add(heartbeat).UnixMicro()), Member: s.process})
+	version := pipe.Get(ctx, s.key("webhooks:version"))
+	in.flushMoved(ctx, pipe)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, fmt.Errorf("inbox heartbeat: %w", classify(err))
+	}
+	if err := in.readGone(ctx, version.Val()); err != nil {
+		return 0, 0, err
+	}
+	if in.unsure {
+		if err := in.resync(ctx, now); err != nil {
+			return 0, 0, err
+		}
+	}
+	var ran []*ijob
+	for _, j := range in.leased {
+		if !j.until.After(now) {
+			ran = append(ran, j)
+		}
+	}
+	if err := in.move(ctx, ran, "requeue", "l", now); err != nil {
+		return 0, 0, err
+	}
+	reclaimed = len(ran)
+	if !cutoff.IsZero() {
+		// The inbox's first entries are its oldest: take them while they
+		// hold a job made before cutoff.
+		for range maintainBatch / inboxTake {
+			head, err := s.c.LIndex(ctx, s.key("inbox"), 0).Result()
+			if errors.Is(err, redis.Nil) {
+				break
+			}
+			if err != nil {
+				return reclaimed, 0, fmt.Errorf("read the inbox's first entry: %w", classify(err))
+			}
+			if !in.holdsOlder(head, cutoff) {
+				break
+			}
+			if _, err := in.take(ctx, now, now.Add(heartbeat)); err != nil {
+				return reclaimed, 0, err
+			}
+		}
+	}
+	var old, waited []*ijob
+	for _, b := range in.buf {
+		for _, j := range b {
+			switch {
+			case !cutoff.IsZero() && j.job.Created.Before(cutoff):
+				old = append(old, j)
+			case now.Sub(j.since) > spillAfter:
+				waited = append(waited, j)
+			}
+		}
+	}
+	if err := in.moveWith(ctx, old, "bury", "b", now, store.ExpiredError(maxAge)); err != nil {
+		return reclaimed, 0, err
+	}
+	if err := in.move(ctx, waited, "requeue", "b", now); err != nil {
+		return reclaimed, len(old), err
+	}
+	n, err := s.run(ctx, reclaimScript, nil, "", micros(now), s.process, 10).Int()
+	if err != nil {
+		return reclaimed, len(old), fmt.Errorf("reclaim the jobs of dead processes: %w", classify(err))
+	}
+	return reclaimed + n, len(old), nil
+}
+
+// holdsOlder reports whether entry raw holds a job made before cutoff.
+func (in *inbox) holdsOlder(raw string, cutoff time.Time) bool {
+	f, err := netstrings(raw)
+	if err != nil {
+		return false
+	}
+	for i := 2; i < len(f); i += 3 {
+		if j, err := decodeJob(f[i-2], f[i]); err == nil && j.Created.Before(cutoff) {
+			return true
+		}
+	}
+	return false
+}
+
+// resync buffers the entries of this process's list that a failed take
+// moved there without the buffer knowing. in.mu is held.
+func (in *inbox) resync(ctx context.Context, now time.Time) error {
+	raws, err := in.s.c.LRange(ctx, in.list, 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("read this process's inbox entries: %w", classify(err))
+	}
+	for _, raw := range raws {
+		if in.entries[raw] == nil {
+			if err := in.add(raw, nil, now); err != nil {
+				return err
+			}
+		}
+	}
+	in.unsure = false
+	return in.dropGone(ctx)
+}
+
+// release puts this process's jobs back on the inbox, for a process that
+// closes.
+func (in *inbox) release(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	pipe := in.s.c.Pipeline()
+	in.flushMoved(ctx, pipe)
+	_, _ = pipe.Exec(ctx)
+	_, err := in.s.run(ctx, reclaimScript, nil, in.s.process, "0", in.s.process, 1).Result()
+	in.once.Close()
+	return err
+}
+
+// lost marks that a commit whose answer was lost may have put an entry of
+// jobs handed off on this process's list: Maintain reads the list again.
+func (in *inbox) lost() {
+	in.mu.Lock()
+	in.unsure = true
+	in.mu.Unlock()
+}
+
+// dropWebhook drops the jobs of a webhook this process deleted.
+func (in *inbox) dropWebhook(ctx context.Context, id string) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.gone == nil {
+		in.gone = map[string]bool{}
+	}
+	in.gone[id] = true
+	return in.dropGone(ctx)
+}
+
+// pendingCounts sends the counts of jobs leased from the buffer that
+// Redis has not had yet, for Depth.
+func (in *inbox) pendingCounts(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.moved == 0 {
+		return nil
+	}
+	pipe := in.s.c.TxPipeline()
+	in.flushMoved(ctx, pipe)
+	_, err := pipe.Exec(ctx)
+	return classify(err)
+}

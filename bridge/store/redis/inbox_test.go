@@ -1,0 +1,257 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/regwebhook/regwebhook/bridge/history"
+	"github.com/regwebhook/regwebhook/bridge/rule"
+	"github.com/regwebhook/regwebhook/bridge/store"
+	"github.com/regwebhook/regwebhook/bridge/store/redis"
+	"github.com/regwebhook/regwebhook/bridge/store/redis/redistest"
+)
+
+// Cases of the inbox (docs/redis.md, "Inbox") that the conformance suite,
+// one process at a time, does not reach: processes that die, close, or
+// delete a webhook another one holds jobs of, and a webhook nobody asks
+// for.
+
+// inboxPair opens two stores with an inbox on one prefix, as two
+// processes would.
+func inboxPair(t *testing.T) (a, b *redis.Store) {
+	addr, prefix := redistest.Shared(t)
+	o := redis.Options{Addr: addr, Prefix: prefix, Inbox: true}
+	return open(t, o), open(t, o)
+}
+
+// commitEnvelopes commits n envelopes, each of one job per webhook, the
+// way the receiver does: ids e<i>-<webhook>.
+func commitEnvelopes(t *testing.T, s *redis.Store, n int, now time.Time, webhooks ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		err := s.Ingest(ctx, func(tx store.Tx) error {
+			for _, w := range webhooks {
+				id := fmt.Sprintf("e%d-%s", i, w)
+				j := store.Job{ID: id, WebhookID: w, EventID: fmt.Sprint("e", i), Action: "push",
+					Payload: []byte(`{"id":"` + id + `"}`), ContentType: "application/json", Created: now, Due: now}
+				if err := tx.Enqueue(ctx, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ingest envelope %d: %v", i, err)
+		}
+	}
+}
+
+func leaseAll(t *testing.T, s *redis.Store, now time.Time, webhooks ...string) []store.Lease {
+	t.Helper()
+	want := map[string]int{}
+	for _, w := range webhooks {
+		want[w] = 100
+	}
+	res, err := s.Lease(context.Background(), store.LeaseRequest{Now: now, For: time.Minute, Want: want})
+	if err != nil {
+		t.Fatalf("lease: %v", err)
+	}
+	return res.Leases
+}
+
+func ids(leases []store.Lease) []string {
+	var out []string
+	for _, l := range leases {
+		out = append(out, l.ID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func wantDepth(t *testing.T, s *redis.Store, now time.Time, want store.Depth) {
+	t.Helper()
+	got, err := s.Depth(context.Background(), now)
+	if err != nil {
+		t.Fatalf("depth: %v", err)
+	}
+	if got != want {
+		t.Errorf("depth: got %+v, want %+v", got, want)
+	}
+}
+
+func ack(s *redis.Store, l store.Lease) error {
+	return s.Ack(context.Background(), l, history.Entry{ID: l.ID, WebhookID: l.WebhookID, EventID: l.EventID, Action: l.Action, Attempt: l.Attempts})
+}
+
+func TestInboxJobsOfADeadProcessComeBackButThoseItAcked(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 3, now, "w1", "w2")
+	held := leaseAll(t, a, now, "w1", "w2")
+	if len(held) != 6 {
+		t.Fatalf("process a leased %d jobs, want 6", len(held))
+	}
+	for _, l := range held[:2] {
+		if err := ack(a, l); err != nil {
+			t.Fatalf("ack %s: %v", l.ID, err)
+		}
+	}
+	// a dies here, holding four: b takes them back once a's leases ran out,
+	// and not before.
+	if m, err := b.Maintain(ctx, now.Add(30*time.Second), 0); err != nil || m.Reclaimed != 0 {
+		t.Fatalf("maintain while a's leases run: %+v, %v; want nothing reclaimed", m, err)
+	}
+	later := now.Add(2 * time.Minute)
+	m, err := b.Maintain(ctx, later, 0)
+	if err != nil || m.Reclaimed != 4 {
+		t.Fatalf("maintain after a's leases ran out: %+v, %v; want 4 reclaimed", m, err)
+	}
+	wantDepth(t, b, later, store.Depth{Ready: 4})
+	got := leaseAll(t, b, later, "w1", "w2")
+	if want := ids(held[2:]); fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Errorf("b leased %v, want a's unacked %v", ids(got), want)
+	}
+	// a's late ack changes nothing: b holds the job now.
+	if err := ack(a, held[2]); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("a's ack after b took its jobs: got %v, want ErrLeaseLost", err)
+	}
+	h, err := b.History(ctx, held[2].WebhookID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h {
+		if e.ID == held[2].ID {
+			t.Errorf("a's lost ack left an entry in the history: %+v", e)
+		}
+	}
+	for _, l := range got {
+		if err := ack(b, l); err != nil {
+			t.Errorf("b's ack of %s: %v", l.ID, err)
+		}
+	}
+	wantDepth(t, b, later, store.Depth{})
+}
+
+func TestInboxProcessThatClosesGivesItsJobsBack(t *testing.T) {
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 2, now, "w1", "w2")
+	first := leaseAll(t, a, now, "w1") // a takes both entries, leases w1's
+	if len(first) != 2 {
+		t.Fatalf("a leased %d jobs of w1, want 2", len(first))
+	}
+	if err := ack(a, first[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Its buffered jobs (w2's) and the one it leased and never acked.
+	got := leaseAll(t, b, now, "w1", "w2")
+	want := []string{first[1].ID, "e0-w2", "e1-w2"}
+	sort.Strings(want)
+	if fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Errorf("b leased %v after a closed, want %v", ids(got), want)
+	}
+}
+
+func TestInboxJobsOfAWebhookNobodyAsksForGoToItsQueue(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 3, now, "fast", "slow")
+	if got := leaseAll(t, a, now, "fast"); len(got) != 3 {
+		t.Fatalf("a leased %d jobs of fast, want 3", len(got))
+	}
+	// slow's jobs wait in a's buffer; once they waited long enough, a's
+	// Maintain moves them to slow's queue, where any process finds them.
+	if _, err := a.Maintain(ctx, now.Add(time.Minute/2), 0); err != nil {
+		t.Fatal(err)
+	}
+	got := leaseAll(t, b, now.Add(time.Minute/2), "slow")
+	if want := []string{"e0-slow", "e1-slow", "e2-slow"}; fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Errorf("b leased %v of slow, want %v", ids(got), want)
+	}
+	for _, l := range got {
+		if l.Attempts != 1 {
+			t.Errorf("job %s leased with %d attempts, want 1: waiting is no attempt", l.ID, l.Attempts)
+		}
+	}
+}
+
+func TestInboxDropsTheJobsOfAWebhookAnotherProcessDeleted(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	w := &rule.Webhook{ID: "gone", Name: "gone", URI: "http://127.0.0.1/", Status: rule.Enabled, Format: rule.ACR, Source: rule.FromAPI}
+	if err := b.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	commitEnvelopes(t, a, 2, now, "gone", "kept")
+	if got := leaseAll(t, a, now, "kept"); len(got) != 2 { // a holds gone's two in its buffer
+		t.Fatalf("a leased %d jobs of kept, want 2", len(got))
+	}
+	commitEnvelopes(t, a, 1, now.Add(time.Second), "gone") // and one more in the inbox
+	if err := b.DeleteWebhook(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Maintain(ctx, now, 0); err != nil { // a learns of it
+		t.Fatal(err)
+	}
+	if got := leaseAll(t, a, now.Add(time.Second), "gone"); len(got) != 0 {
+		t.Errorf("a leased %v of the deleted webhook, want none", ids(got))
+	}
+	wantDepth(t, b, now.Add(time.Second), store.Depth{Leased: 2})
+}
+
+func TestInboxBuriesEntriesOlderThanTheAgeLimit(t *testing.T) {
+	ctx := context.Background()
+	a, _ := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 2, now, "w")
+	m, err := a.Maintain(ctx, now.Add(2*time.Hour), time.Hour)
+	if err != nil || m.Expired != 2 {
+		t.Fatalf("maintain past the age limit: %+v, %v; want 2 expired", m, err)
+	}
+	dead, err := a.DeadLetters(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 2 || dead[0].Error != store.ExpiredError(time.Hour) {
+		t.Errorf("dead letters: %+v, want the 2 jobs, expired", dead)
+	}
+	wantDepth(t, a, now.Add(2*time.Hour), store.Depth{Dead: 2})
+}
+
+// Every job committed through the inbox is leased once across processes
+// that lease at once.
+func TestInboxProcessesLeaseEachJobOnce(t *testing.T) {
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 100, now, "w0", "w1", "w2")
+	seen := map[string]int{}
+	for round := 0; ; round++ {
+		la := leaseAll(t, a, now, "w0", "w1", "w2")
+		lb := leaseAll(t, b, now, "w0", "w1", "w2")
+		if len(la)+len(lb) == 0 {
+			break
+		}
+		for _, l := range append(la, lb...) {
+			seen[l.ID]++
+		}
+	}
+	if len(seen) != 300 {
+		t.Errorf("%d jobs leased, want 300", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("job %s leased %d times", id, n)
+		}
+	}
+}
