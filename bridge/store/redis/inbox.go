@@ -59,8 +59,11 @@ type inbox struct {
 	base    string // of lease tokens
 	seq     int
 	// moved: jobs leased from the buffer whose counts Redis has not moved
-	// from buffered to leased yet (sent with the next round trip).
-	moved int
+	// from buffered to leased yet, and the latest end of their leases, to
+	// raise this process's holders score to (sent with the next round
+	// trip).
+	moved      int
+	movedUntil time.Time
 	// version of the webhooks when gone was read; gone: deleted webhooks.
 	version string
 	gone    map[string]bool
@@ -352,6 +355,7 @@ func (in *inbox) flushMoved(ctx context.Context, pipe redis.Pipeliner) {
 	h := in.s.key("hcount")
 	pipe.HIncrBy(ctx, h, in.s.process+":b", int64(-in.moved))
 	pipe.HIncrBy(ctx, h, in.s.process+":l", int64(in.moved))
+	pipe.ZAddGT(ctx, in.s.key("holders"), redis.Z{Score: float64(in.movedUntil.UnixMicro()), Member: in.s.process})
 	in.moved = 0
 }
 
@@ -444,6 +448,9 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 		in.buf[w] = b[k:]
 		in.nbuf -= k
 		in.moved += k
+		if k > 0 && until.After(in.movedUntil) {
+			in.movedUntil = until
+		}
 		if len(in.buf[w]) == 0 {
 			delete(in.buf, w)
 			if _, ok := res.Next[w]; !ok && (in.more || in.nbuf >= inboxCap) {

@@ -255,3 +255,30 @@ func TestInboxProcessesLeaseEachJobOnce(t *testing.T) {
 		}
 	}
 }
+
+// A lease the buffer serves later, without asking Redis for entries, still
+// holds its process's jobs until it runs out.
+func TestInboxLeaseFromTheBufferHoldsUntilItsEnd(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 2, now, "w1", "w2")
+	if got := leaseAll(t, a, now, "w1"); len(got) != 2 { // a takes both entries
+		t.Fatalf("a leased %d jobs of w1, want 2", len(got))
+	}
+	later := now.Add(50 * time.Second)
+	if got := leaseAll(t, a, later, "w2"); len(got) != 2 { // from its buffer, until later+1m
+		t.Fatalf("a leased %d jobs of w2 from its buffer, want 2", len(got))
+	}
+	if _, err := a.Depth(ctx, later); err != nil { // sends what the buffer's lease changed
+		t.Fatal(err)
+	}
+	// a dies. Its first leases ran out a minute after now, its last not
+	// before later plus a minute: nothing comes back in between.
+	if m, err := b.Maintain(ctx, now.Add(90*time.Second), 0); err != nil || m.Reclaimed != 0 {
+		t.Fatalf("maintain while a's last leases run: %+v, %v; want nothing reclaimed", m, err)
+	}
+	if m, err := b.Maintain(ctx, later.Add(2*time.Minute), 0); err != nil || m.Reclaimed != 4 {
+		t.Errorf("maintain after they ran out: %+v, %v; want 4 reclaimed", m, err)
+	}
+}
