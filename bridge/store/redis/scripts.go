@@ -96,7 +96,7 @@ end
 
 -- addcounts adds sign times an entry's counts to inq (the jobs in the
 -- inbox by webhook), dropping fields that come to 0 or less (a deleted
--- webhook's), and returns the entry's jobs.
+-- webhook's), and returns the number of the entry's jobs.
 local function addcounts(counts, sign)
   local f, total = netstrings(counts), 0
   for i = 1, #f, 2 do
@@ -411,9 +411,9 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	delman repo digest                forget a manifest (its tags stay)
 //
 // Returns: {0}: a read changed, or an ibox's list is gone (nothing
-// written); {2, ids…}: the ijob jobs
-// whose ids exist (nothing written); {1, tokens…}: committed, the tokens
-// those of the ljob writes whose job existed (not leased).
+// written); {2, ids…}: the ijob jobs whose ids exist (nothing written);
+// {1, tokens…}: committed, the tokens those of the ljob writes whose job
+// existed (not leased).
 var commitScript = newScript("commit", `
 k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
