@@ -278,10 +278,12 @@ func (in *inbox) take(ctx context.Context, now, until time.Time) (more bool, err
 	version := pipe.Get(ctx, s.key("webhooks:version"))
 	in.flushMoved(ctx, pipe)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		in.unsure = true // the LMOVEs ran, whatever the script did
 		if notLoaded(counts.Err()) {
-			return true, s.load(ctx) // nothing ran: the next Lease takes
+			// A Redis that lost its functions lost its data too: the
+			// LMOVEs found nothing. The next Lease takes again.
+			return true, s.load(ctx)
 		}
-		in.unsure = true
 		return true, fmt.Errorf("take inbox entries: %w", classify(err))
 	}
 	taken, err := counts.Slice()
