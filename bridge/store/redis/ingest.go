@@ -84,8 +84,11 @@ type ingestTx struct {
 	skipped map[string]bool
 
 	// entry: the jobs bound for inbox entries (Store.in), in order;
-	// queuedTo: the webhooks of the jobs bound for the queue.
+	// handed: the bytes of the entry of those handed off, as the last
+	// commit sent it; queuedTo: the webhooks of the jobs bound for the
+	// queue.
 	entry    []entryJob
+	handed   string
 	queuedTo []string
 }
 
@@ -365,6 +368,7 @@ func (t *ingestTx) toEntry(j store.Job) bool {
 // temporary lists the commit's pipeline pushes them onto.
 func (t *ingestTx) entries(args []any) ([]any, []prePush) {
 	var pre []prePush
+	t.handed = ""
 	for _, handed := range []bool{false, true} {
 		var jobs []entryJob
 		for _, e := range t.entry {
@@ -410,6 +414,7 @@ func (t *ingestTx) entryArgs(args []any, pre []prePush, jobs []entryJob, handed 
 	if handed {
 		dest = "h"
 		entry = append([]byte(handedMark), entry...)
+		t.handed = string(entry) // the inbox's copy must be these bytes: LREM finds it by them
 	}
 	args = append(args, "ibox", tmp, dest, counts, n, t.s.process, micros(until), micros(made))
 	return args, append(pre, prePush{key: tmp, val: entry})
@@ -442,21 +447,17 @@ func (t *ingestTx) leaveOut(ids []any) {
 // handedEntry gives the inbox the committed entry of jobs handed off, with
 // their leases.
 func (t *ingestTx) handedEntry() error {
-	var jobs []entryJob
+	if t.handed == "" {
+		return nil
+	}
 	leases := map[string]store.Lease{}
 	for _, e := range t.entry {
 		if e.handed {
-			jobs = append(jobs, e)
 			leases[e.job.ID] = e.lease
 		}
 	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	entry, _, _ := entryOf(jobs)
-	entry = append([]byte(handedMark), entry...)
 	in := t.s.in
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.add(string(entry), leases, time.Now())
+	return in.add(t.handed, leases, time.Now())
 }
