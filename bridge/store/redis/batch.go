@@ -21,29 +21,6 @@ type scriptCall struct {
 	keys   []string
 	args   []any
 	cmd    *redis.Cmd
-	// pre: lists to push values onto before the script, in its pipeline
-	// (an inbox entry, which the script moves: its bytes stay out of Lua).
-	pre []prePush
-}
-
-// prePush is a value pushed onto a temporary list before a script runs.
-type prePush struct {
-	key string
-	val []byte
-}
-
-// temporaryTTL is how long a temporary list lives: one whose script did
-// not run (its process died between the two) goes by itself.
-const temporaryTTL = time.Minute
-
-// dropTemporary deletes temporary lists whose script failed or did not
-// move them.
-func (s *Store) dropTemporary(pre []prePush) {
-	keys := make([]string, len(pre))
-	for i, p := range pre {
-		keys[i] = p.key
-	}
-	s.c.Del(context.Background(), keys...)
 }
 
 // newPipeliner returns the Runner through which Ingest's commits run:
@@ -56,8 +33,8 @@ func (s *Store) newPipeliner() *batch.Runner[*scriptCall] {
 }
 
 // runScript runs a script through the pipeliner.
-func (s *Store) runScript(ctx context.Context, script *script, keys []string, pre []prePush, args ...any) *redis.Cmd {
-	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args, pre: pre}
+func (s *Store) runScript(ctx context.Context, script *script, keys []string, args ...any) *redis.Cmd {
+	c := &scriptCall{ctx: ctx, script: script, keys: keys, args: args}
 	if err := s.pipeliner.Do(c); err != nil {
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)
@@ -68,7 +45,7 @@ func (s *Store) runScript(ctx context.Context, script *script, keys []string, pr
 
 func (s *Store) runScripts(calls []*scriptCall) []error {
 	errs := make([]error, len(calls))
-	if len(calls) == 1 && len(calls[0].pre) == 0 {
+	if len(calls) == 1 {
 		c := calls[0]
 		c.cmd = s.run(c.ctx, c.script, c.keys, c.args...)
 		return errs
@@ -82,10 +59,6 @@ func (s *Store) runScripts(calls []*scriptCall) []error {
 		if err := c.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
-		}
-		for _, p := range c.pre {
-			pipe.RPush(ctx, p.key, p.val)
-			pipe.PExpire(ctx, p.key, temporaryTTL)
 		}
 		c.cmd = s.call(ctx, pipe, c.script, c.keys, c.args...)
 		sent = append(sent, c)

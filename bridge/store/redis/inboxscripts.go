@@ -1,7 +1,9 @@
 package redis
 
 // The scripts of the inbox (inbox.go; docs/redis.md, "Inbox"). An entry's
-// bytes enter Lua only in reclaimScript, which runs when a process died.
+// bytes enter Lua in the commit that pushes it (commitScript) and in
+// reclaimScript, which runs when a process died; a take moves entries
+// with plain LMOVEs.
 
 // takeScript takes the counts of up to n entries off the head of inboxn
 // for proc, which moves as many entries from inbox to its list with plain

@@ -122,14 +122,11 @@ func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 	for {
 		args := make([]any, 0, 1+len(t.reads)+len(t.writes)+4*len(t.entry)+14)
 		args = append(append(append(args, nreads), t.reads...), t.writes...)
-		args, pre := t.entries(args)
+		args = t.entries(args)
 		var err error
-		ans, err = t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), pre, args...).Slice()
-		if len(pre) > 0 && (err != nil || len(ans) == 0 || ans[0] != int64(1)) {
-			t.s.dropTemporary(pre)
-		}
+		ans, err = t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), args...).Slice()
 		if err != nil {
-			if len(pre) > 0 {
+			if len(t.entry) > 0 {
 				t.s.in.lost()
 			}
 			return false, fmt.Errorf("commit: %w", classify(err))
@@ -364,10 +361,8 @@ func (t *ingestTx) toEntry(j store.Job) bool {
 }
 
 // entries adds to args the writes of the transaction's inbox entries (one
-// for the queue, one of jobs handed off) and returns them with the
-// temporary lists the commit's pipeline pushes them onto.
-func (t *ingestTx) entries(args []any) ([]any, []prePush) {
-	var pre []prePush
+// for the queue, one of jobs handed off).
+func (t *ingestTx) entries(args []any) []any {
 	t.handed = ""
 	for _, handed := range []bool{false, true} {
 		var jobs []entryJob
@@ -385,19 +380,18 @@ func (t *ingestTx) entries(args []any) ([]any, []prePush) {
 		}
 		for len(jobs) > 0 {
 			n := min(size, len(jobs))
-			args, pre = t.entryArgs(args, pre, jobs[:n], handed)
+			args = t.entryArgs(args, jobs[:n], handed)
 			jobs = jobs[n:]
 		}
 	}
-	return args, pre
+	return args
 }
 
 // maxEntryJobs bounds the jobs of an entry of the inbox.
 const maxEntryJobs = 64
 
-// entryArgs adds to args the writes of one entry of jobs, and to pre its
-// temporary list.
-func (t *ingestTx) entryArgs(args []any, pre []prePush, jobs []entryJob, handed bool) ([]any, []prePush) {
+// entryArgs adds to args the writes of one entry of jobs.
+func (t *ingestTx) entryArgs(args []any, jobs []entryJob, handed bool) []any {
 	entry, counts, n := entryOf(jobs)
 	var until, made time.Time
 	for _, e := range jobs {
@@ -409,15 +403,13 @@ func (t *ingestTx) entryArgs(args []any, pre []prePush, jobs []entryJob, handed 
 			made = e.job.Created
 		}
 	}
-	tmp := t.s.key("tmp:" + newToken())
 	dest := "i"
 	if handed {
 		dest = "h"
 		entry = append([]byte(handedMark), entry...)
 		t.handed = string(entry) // the inbox's copy must be these bytes: LREM finds it by them
 	}
-	args = append(args, "ibox", tmp, dest, counts, n, t.s.process, micros(until), micros(made))
-	return args, append(pre, prePush{key: tmp, val: entry})
+	return append(args, "ibox", entry, dest, counts, n, t.s.process, micros(until), micros(made))
 }
 
 // leaveOut takes the jobs whose ids the commit found out of the entries;

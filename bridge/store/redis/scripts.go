@@ -399,8 +399,8 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	ljob   id … s token until         the same, leased with token until (ns)
 //	                                  instead of queued
 //	ijob   id webhook                 a job of an inbox entry (see ibox)
-//	ibox   tmp dest counts n proc until made  move the entry of the ijob writes
-//	                                  before it from the list tmp onto the inbox
+//	ibox   entry dest counts n proc until made  push the entry of the ijob
+//	                                  writes before it onto the inbox
 //	                                  (dest 'i': its counts onto inboxn and inq, the
 //	                                  newest making time of the inbox's jobs raised to
 //	                                  made, µs) or, leased, onto proc's list (dest 'h':
@@ -410,8 +410,7 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	deltag repo tag                   forget a tag
 //	delman repo digest                forget a manifest (its tags stay)
 //
-// Returns: {0}: a read changed, or an ibox's list is gone (nothing
-// written); {2, ids…}: the ijob jobs whose ids exist (nothing written);
+// Returns: {0}: a read changed (nothing written); {2, ids…}: the ijob jobs whose ids exist (nothing written);
 // {1, tokens…}: committed, the tokens those of the ljob writes whose job
 // existed (not leased).
 var commitScript = newScript("commit", `
@@ -428,9 +427,6 @@ while w <= #ARGV do
   local n = width[ARGV[w]]
   if not n or w + n - 1 > #ARGV then return redis.error_reply('bad write at ARGV ' .. w) end
   local op = ARGV[w]
-  -- An entry's temporary list that is gone (deleted after a time-out
-  -- that the pipeline outlived): commit again, with the entry pushed anew.
-  if op == 'ibox' and redis.call('EXISTS', ARGV[w + 1]) == 0 then return {0} end
   if op == 'job' or op == 'ljob' or op == 'ijob' then
     local id = ARGV[w + 1]
     jobs[#jobs + 1], jobs[#jobs + 2], jobs[#jobs + 3] = jkey(id), jobkey(id), ikey(id)
@@ -472,14 +468,14 @@ while i <= #ARGV do
   elseif op == 'ijob' then
     k.batch.p[#k.batch.p + 1], k.batch.p[#k.batch.p + 2] = ikey(ARGV[i + 1]), ARGV[i + 2]
   elseif op == 'ibox' then
-    local tmp, dest, counts, proc = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
+    local entry, dest, counts, proc = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
     if dest == 'i' then
-      redis.call('LMOVE', tmp, P .. 'inbox', 'LEFT', 'RIGHT')
+      redis.call('RPUSH', P .. 'inbox', entry)
       redis.call('RPUSH', P .. 'inboxn', counts)
       addcounts(counts, 1)
       redis.call('ZADD', P .. 'inmade', 'GT', ARGV[i + 7], 'made')
     else
-      redis.call('LMOVE', tmp, P .. 'held:' .. proc, 'LEFT', 'RIGHT')
+      redis.call('RPUSH', P .. 'held:' .. proc, entry)
       redis.call('HINCRBY', P .. 'hcount', proc .. ':l', ARGV[i + 4])
       redis.call('ZADD', P .. 'holders', 'GT', ARGV[i + 6], proc)
     end
