@@ -23,8 +23,8 @@ import (
 // held:<process> and keeps their jobs in a buffer, from which Lease serves
 // them; an entry leaves the process's list once each of its jobs is acked,
 // failed, released, buried or dropped. Jobs handed off at commit go
-// straight onto the process's list, leased. A job of an entry has the key
-// ij:<id> while the entry holds it. A process that dies stops raising its
+// straight onto the process's list, leased. A job of an entry is a member
+// of the set ij while the entry holds it. A process that dies stops raising its
 // score in holders, and another one's Maintain puts the jobs of its list
 // back on the inbox.
 
@@ -133,6 +133,9 @@ func entryOf(jobs []entryJob) (entry, counts []byte, n int) {
 		}
 		by[j.job.WebhookID]++
 	}
+	// As the scripts read them (countsTotal, countsOf): the number of
+	// jobs, '|', then per webhook its id and its number.
+	counts = append(strconv.AppendInt(counts, int64(len(jobs)), 10), '|')
 	for _, w := range order {
 		counts = appendNetstring(counts, w)
 		counts = appendNetstring(counts, strconv.Itoa(by[w]))
@@ -614,7 +617,7 @@ func (in *inbox) runAcks(calls []*inackCall) []error {
 	if err != nil {
 		// Held again, as if never acked: Maintain puts them in the queue
 		// once their leases run out, unless the transaction did run (their
-		// ij: keys are gone then, and Maintain leaves them).
+		// ids left ij then, and Maintain leaves them).
 		for _, j := range jobs {
 			in.leased[j.token] = j
 		}

@@ -282,3 +282,41 @@ func TestInboxLeaseFromTheBufferHoldsUntilItsEnd(t *testing.T) {
 		t.Errorf("maintain after they ran out: %+v, %v; want 4 reclaimed", m, err)
 	}
 }
+
+func TestInboxCountsTheJobsOfADeletedWebhookOutOnce(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	w := &rule.Webhook{ID: "gone", Name: "gone", URI: "http://127.0.0.1/", Status: rule.Enabled, Format: rule.ACR, Source: rule.FromAPI}
+	if err := b.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	commitEnvelopes(t, a, 3, now, "gone", "kept")
+	wantDepth(t, b, now, store.Depth{Ready: 6})
+	if err := b.DeleteWebhook(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	wantDepth(t, b, now, store.Depth{Ready: 3}) // at once, though no process took them yet
+	if _, err := a.Maintain(ctx, now, 0); err != nil {
+		t.Fatal(err)
+	}
+	leases := leaseAll(t, a, now, "kept")
+	if got, want := ids(leases), []string{"e0-kept", "e1-kept", "e2-kept"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("a leased %v, want %v", got, want)
+	}
+	wantDepth(t, a, now, store.Depth{Leased: 3}) // a's Depth sends what its buffer's leases moved
+	for _, l := range leases {
+		if err := ack(a, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDepth(t, a, now, store.Depth{})
+	// What the inbox counts next is not skewed by what was counted out.
+	later := now.Add(time.Second)
+	commitEnvelopes(t, a, 2, later, "kept")
+	wantDepth(t, b, later, store.Depth{Ready: 2})
+	if got := leaseAll(t, b, later, "kept"); len(got) != 2 {
+		t.Fatalf("b leased %d jobs, want 2", len(got))
+	}
+	wantDepth(t, b, later, store.Depth{Leased: 2})
+}

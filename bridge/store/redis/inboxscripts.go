@@ -7,16 +7,43 @@ package redis
 
 // takeScript takes the counts of up to n entries off the head of inboxn
 // for proc, which moves as many entries from inbox to its list with plain
-// LMOVEs in the same transaction: the jobs leave inq for proc's buffered
-// count, and proc's holders score rises to until.
+// LMOVEs in the same transaction: the jobs leave inboxjobs for proc's
+// buffered count, and proc's holders score rises to until. Those of
+// deleted webhooks that left inboxjobs already (gonen, see
+// deleteWebhookScript) leave it once only.
 //
 // ARGV: [1] prefix, [2] proc, [3] n, [4] until (µs).
 // Returns: the counts taken, in order.
 var takeScript = newScript("take", `
 local counts = redis.call('LPOP', P .. 'inboxn', ARGV[3])
 if not counts then return {} end
-local total = 0
-for _, c in ipairs(counts) do total = total + addcounts(c, -1) end
+local total, counted = 0, 0
+local gonen = redis.call('HGETALL', P .. 'gonen')
+local gone = {}
+for i = 1, #gonen, 2 do gone[gonen[i]] = tonumber(gonen[i + 1]) end
+for _, c in ipairs(counts) do
+  total = total + countsTotal(c)
+  if #gonen > 0 then
+    local f = countsOf(c)
+    for i = 1, #f, 2 do
+      local left = gone[f[i]]
+      if left and left > 0 then
+        local n = math.min(left, tonumber(f[i + 1]))
+        gone[f[i]] = left - n
+        counted = counted + n
+      end
+    end
+  end
+end
+for i = 1, #gonen, 2 do
+  local w = gonen[i]
+  if gone[w] <= 0 then
+    redis.call('HDEL', P .. 'gonen', w)
+  elseif gone[w] ~= tonumber(gonen[i + 1]) then
+    redis.call('HSET', P .. 'gonen', w, gone[w])
+  end
+end
+redis.call('DECRBY', P .. 'inboxjobs', total - counted)
 redis.call('HINCRBY', P .. 'hcount', ARGV[2] .. ':b', total)
 redis.call('ZADD', P .. 'holders', 'GT', ARGV[4], ARGV[2])
 return counts
@@ -33,20 +60,21 @@ return counts
 var inackScript = newScript("inack", `
 local proc, byIndex = ARGV[2], ARGV[3] == 'i'
 local held = redis.call('ZSCORE', P .. 'holders', proc)
-local out, keys, marked = {}, {}, {}
+local out, ids, marked = {}, {}, {}
 for i = 4, #ARGV, 3 do
   if held then
     out[#out + 1] = 1
-    keys[#keys + 1] = ikey(ARGV[i])
+    ids[#ids + 1] = ARGV[i]
   else
     out[#out + 1] = 0
     takeback(P .. 'history:' .. ARGV[i + 1], ARGV[i + 2], byIndex, marked)
   end
 end
 unmark(marked)
--- Counted by the keys deleted, so that a transaction run twice counts once.
-if #keys > 0 then
-  local n = many('DEL', nil, keys)
+-- Counted by the members removed, so that a transaction run twice counts
+-- once.
+if #ids > 0 then
+  local n = many('SREM', ijset(), ids)
   if n > 0 then redis.call('HINCRBY', P .. 'hcount', proc .. ':l', -n) end
 end
 return out
@@ -69,7 +97,7 @@ return out
 var inholdScript = newScript("inhold", `
 k.queued, k.created, k.leased, k.leases, k.deadall, k.seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local proc, mode, id = ARGV[2], ARGV[3], ARGV[5]
-if not redis.call('ZSCORE', P .. 'holders', proc) or redis.call('DEL', ikey(id)) == 0 then return 0 end
+if not redis.call('ZSCORE', P .. 'holders', proc) or redis.call('SREM', ijset(), id) == 0 then return 0 end
 redis.call('HINCRBY', P .. 'hcount', proc .. ':' .. ARGV[4], -1)
 if mode == 'drop' then return 1 end
 if mode == 'bury' then
@@ -88,7 +116,7 @@ return 1
 `)
 
 // reclaimScript puts the jobs of a process's list that are still there
-// (their ij: key) back at the head of the inbox, in their order, and
+// (members of ij) back at the head of the inbox, in their order, and
 // forgets the process: ARGV[2]'s (a process that closes), or else every
 // process but ARGV[4] whose holders score is before now (one that died),
 // at most batch of them.
@@ -111,7 +139,7 @@ for _, p in ipairs(procs) do
       if string.sub(raw, 1, 1) == 'H' then raw = string.sub(raw, 2) end -- handed off
       local f, keep, order, byhook = netstrings(raw), {}, {}, {}
       for j = 1, #f, 3 do
-        if redis.call('EXISTS', ikey(f[j])) == 1 then
+        if redis.call('SISMEMBER', ijset(), f[j]) == 1 then
           keep[#keep + 1], keep[#keep + 2], keep[#keep + 3] = f[j], f[j + 1], f[j + 2]
           local w = f[j + 1]
           if not byhook[w] then
@@ -124,10 +152,11 @@ for _, p in ipairs(procs) do
       if #keep > 0 then
         local counts = {}
         for _, w in ipairs(order) do counts[#counts + 1], counts[#counts + 2] = w, tostring(byhook[w]) end
-        local c = netstring(counts)
+        local n = #keep / 3
         redis.call('LPUSH', P .. 'inbox', netstring(keep))
-        redis.call('LPUSH', P .. 'inboxn', c)
-        moved = moved + addcounts(c, 1)
+        redis.call('LPUSH', P .. 'inboxn', n .. '|' .. netstring(counts))
+        redis.call('INCRBY', P .. 'inboxjobs', n)
+        moved = moved + n
       end
     end
     redis.call('DEL', list)

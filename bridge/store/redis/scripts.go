@@ -64,20 +64,22 @@ local function many(cmd, key, list)
   return sum, all
 end
 
--- A job of an inbox entry (docs/redis.md, "Inbox") has the key ij:<id>
--- while the entry holds it: its string is in the entry.
-local function ikey(id) return P .. 'ij:' .. id end
+-- A job of an inbox entry (docs/redis.md, "Inbox") is a member of the
+-- set ij while the entry holds it: its string is in the entry. (A set's
+-- member costs Redis less than a key of its own.)
+local function ijset() return P .. 'ij' end
 
 -- jobexists reports whether a job id is queued, leased or in an entry.
 local function jobexists(id)
-  return redis.call('EXISTS', jkey(id), jobkey(id), ikey(id)) > 0
+  return redis.call('EXISTS', jkey(id), jobkey(id)) > 0 or redis.call('SISMEMBER', ijset(), id) == 1
 end
 
 -- netstrings reads s, fields each written as its length, ':' and its
--- bytes, into a list: an inbox entry (id, webhook, job string per job) or
--- its counts (webhook, number of jobs per webhook).
-local function netstrings(s)
-  local out, pos = {}, 1
+-- bytes, from pos (default 1), into a list: an inbox entry (id, webhook,
+-- job string per job) or its counts' pairs (webhook, number of jobs).
+local function netstrings(s, pos)
+  local out = {}
+  pos = pos or 1
   while pos <= #s do
     local c = string.find(s, ':', pos, true)
     local n = tonumber(string.sub(s, pos, c - 1))
@@ -94,17 +96,19 @@ local function netstring(list)
   return table.concat(out)
 end
 
--- addcounts adds sign times an entry's counts to inq (the jobs in the
--- inbox by webhook), dropping fields that come to 0 or less (a deleted
--- webhook's), and returns the number of the entry's jobs.
-local function addcounts(counts, sign)
-  local f, total = netstrings(counts), 0
-  for i = 1, #f, 2 do
-    local n = tonumber(f[i + 1])
-    total = total + n
-    if redis.call('HINCRBY', P .. 'inq', f[i], sign * n) <= 0 then redis.call('HDEL', P .. 'inq', f[i]) end
-  end
-  return total
+-- An entry's counts, the element of inboxn at its place, are the number
+-- of its jobs, '|', then per webhook its id and its number of jobs (as
+-- netstrings): the inbox's count of jobs (inboxjobs) needs only the first,
+-- a webhook deleted reads the rest.
+
+-- countsTotal returns the number of jobs of an entry's counts.
+local function countsTotal(c)
+  return tonumber(string.sub(c, 1, string.find(c, '|', 1, true) - 1))
+end
+
+-- countsOf returns an entry's counts by webhook: id, number, id, number….
+local function countsOf(c)
+  return netstrings(c, string.find(c, '|', 1, true) + 1)
 end
 
 -- takeback removes from history h an entry that an ack's transaction
@@ -401,7 +405,8 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	ijob   id webhook                 a job of an inbox entry (see ibox)
 //	ibox   entry dest counts n proc until made  push the entry of the ijob
 //	                                  writes before it onto the inbox
-//	                                  (dest 'i': its counts onto inboxn and inq, the
+//	                                  (dest 'i': its counts onto inboxn, its n jobs
+//	                                  onto inboxjobs, the
 //	                                  newest making time of the inbox's jobs raised to
 //	                                  made, µs) or, leased, onto proc's list (dest 'h':
 //	                                  n leased jobs of proc, its holders score raised
@@ -429,7 +434,7 @@ while w <= #ARGV do
   local op = ARGV[w]
   if op == 'job' or op == 'ljob' or op == 'ijob' then
     local id = ARGV[w + 1]
-    jobs[#jobs + 1], jobs[#jobs + 2], jobs[#jobs + 3] = jkey(id), jobkey(id), ikey(id)
+    jobs[#jobs + 1], jobs[#jobs + 2] = jkey(id), jobkey(id)
     if op == 'ijob' then ijobs[#ijobs + 1] = id end
   end
   w = w + n
@@ -439,6 +444,12 @@ end
 -- the ljob jobs added, written once for all. An entry cannot leave a job
 -- out: Go commits again without those that exist.
 local none, made, out = #jobs == 0 or many('EXISTS', nil, jobs) == 0, {}, {1}
+if none and #ijobs > 0 then
+  local _, in_ij = many('SMISMEMBER', ijset(), ijobs)
+  for _, m in ipairs(in_ij) do
+    if m == 1 then none = false end
+  end
+end
 if not none then
   local taken = {2}
   for _, id in ipairs(ijobs) do
@@ -466,13 +477,13 @@ while i <= #ARGV do
       out[#out + 1] = ARGV[i + 6] -- not leased: the job existed
     end
   elseif op == 'ijob' then
-    k.batch.p[#k.batch.p + 1], k.batch.p[#k.batch.p + 2] = ikey(ARGV[i + 1]), ARGV[i + 2]
+    -- its id joins ij below, once for all
   elseif op == 'ibox' then
     local entry, dest, counts, proc = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
     if dest == 'i' then
       redis.call('RPUSH', P .. 'inbox', entry)
       redis.call('RPUSH', P .. 'inboxn', counts)
-      addcounts(counts, 1)
+      redis.call('INCRBY', P .. 'inboxjobs', ARGV[i + 4])
       redis.call('ZADD', P .. 'inmade', 'GT', ARGV[i + 7], 'made')
     else
       redis.call('RPUSH', P .. 'held:' .. proc, entry)
@@ -501,6 +512,7 @@ while i <= #ARGV do
   i = i + width[op]
 end
 flush()
+if #ijobs > 0 then many('SADD', ijset(), ijobs) end
 if #tokens > 0 then
   hold(tokens)
   many('ZADD', k.leased, untils)
@@ -748,8 +760,7 @@ local ready, leased = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[2]), redis.call
 local delayed = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
 -- The inbox's jobs and those processes took from it, due when made: ready
 -- once the newest was made, delayed before.
-local inbox = 0
-for _, n in ipairs(redis.call('HVALS', P .. 'inq')) do inbox = inbox + tonumber(n) end
+local inbox = tonumber(redis.call('GET', P .. 'inboxjobs') or '0')
 local hc = redis.call('HGETALL', P .. 'hcount')
 for i = 1, #hc, 2 do
   if string.sub(hc[i], -2) == ':b' then inbox = inbox + tonumber(hc[i + 1]) else leased = leased + tonumber(hc[i + 1]) end
@@ -856,8 +867,21 @@ for _, d in ipairs(redis.call('ZRANGE', dz, 0, -1)) do
   redis.call('SREM', k.deadall, d)
 end
 redis.call('DEL', dz, P .. 'history:' .. id)
--- Its jobs in inbox entries are dropped as processes take them.
-redis.call('HDEL', P .. 'inq', id)
+-- Its jobs in inbox entries are dropped as processes take them; they
+-- leave the inbox's count now, and gonen keeps how many the takes of
+-- those entries are not to count out again. A scan of the entries'
+-- counts, as rare as deleting a webhook.
+local n = 0
+for _, c in ipairs(redis.call('LRANGE', P .. 'inboxn', 0, -1)) do
+  local f = countsOf(c)
+  for i = 1, #f, 2 do
+    if f[i] == id then n = n + tonumber(f[i + 1]) end
+  end
+end
+if n > 0 then
+  redis.call('DECRBY', P .. 'inboxjobs', n)
+  redis.call('HINCRBY', P .. 'gonen', id, n)
+end
 redis.call('SADD', P .. 'gone', id)
 return 1
 `)
