@@ -185,14 +185,20 @@ func TestInboxJobsOfAWebhookNobodyAsksForGoToItsQueue(t *testing.T) {
 	}
 }
 
+// createWebhook creates a webhook of the API whose id and name are id.
+func createWebhook(t *testing.T, s *redis.Store, id string) {
+	t.Helper()
+	w := &rule.Webhook{ID: id, Name: id, URI: "http://127.0.0.1/", Status: rule.Enabled, Format: rule.ACR, Source: rule.FromAPI}
+	if err := s.CreateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestInboxDropsTheJobsOfAWebhookAnotherProcessDeleted(t *testing.T) {
 	ctx := context.Background()
 	a, b := inboxPair(t)
 	now := time.Now()
-	w := &rule.Webhook{ID: "gone", Name: "gone", URI: "http://127.0.0.1/", Status: rule.Enabled, Format: rule.ACR, Source: rule.FromAPI}
-	if err := b.CreateWebhook(ctx, w); err != nil {
-		t.Fatal(err)
-	}
+	createWebhook(t, b, "gone")
 	commitEnvelopes(t, a, 2, now, "gone", "kept")
 	if got := leaseAll(t, a, now, "kept"); len(got) != 2 { // a holds gone's two in its buffer
 		t.Fatalf("a leased %d jobs of kept, want 2", len(got))
@@ -287,10 +293,7 @@ func TestInboxCountsTheJobsOfADeletedWebhookOutOnce(t *testing.T) {
 	ctx := context.Background()
 	a, b := inboxPair(t)
 	now := time.Now()
-	w := &rule.Webhook{ID: "gone", Name: "gone", URI: "http://127.0.0.1/", Status: rule.Enabled, Format: rule.ACR, Source: rule.FromAPI}
-	if err := b.CreateWebhook(ctx, w); err != nil {
-		t.Fatal(err)
-	}
+	createWebhook(t, b, "gone")
 	commitEnvelopes(t, a, 3, now, "gone", "kept")
 	wantDepth(t, b, now, store.Depth{Ready: 6})
 	if err := b.DeleteWebhook(ctx, "gone"); err != nil {
