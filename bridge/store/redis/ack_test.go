@@ -82,6 +82,37 @@ func TestLeasesAreAHashTable(t *testing.T) {
 	}
 }
 
+// A repository's manifests are a hash table too (a repository takes
+// hundreds of pushes); the hash goes with its last manifest.
+func TestManifestsAreAHashTable(t *testing.T) {
+	ctx := context.Background()
+	s, o := openShared(t)
+	c, prefix := raw(t, o)
+	key := prefix + "manifests:team/app"
+	ingest := func(fn func(tx store.Tx) error) {
+		t.Helper()
+		if err := s.Ingest(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest(func(tx store.Tx) error {
+		return tx.PutManifest(ctx, "team/app", "sha256:a", "application/vnd.oci.image.manifest.v1+json", "v1")
+	})
+	if enc, err := c.ObjectEncoding(ctx, key).Result(); err != nil || enc != "hashtable" {
+		t.Errorf("encoding of %s: got %q, %v; want hashtable", key, enc, err)
+	}
+	ingest(func(tx store.Tx) error {
+		mt, tags, ok, err := tx.Manifest(ctx, "team/app", "sha256:a")
+		if err != nil || !ok || mt != "application/vnd.oci.image.manifest.v1+json" || len(tags) != 1 || tags[0] != "v1" {
+			t.Errorf("manifest: got %q, tags %v, %v, %v; want its media type and tag v1", mt, tags, ok, err)
+		}
+		return tx.DeleteManifest(ctx, "team/app", "sha256:a")
+	})
+	if n, err := c.Exists(ctx, key).Result(); err != nil || n != 0 {
+		t.Errorf("%s after its last manifest was deleted: exists %d, %v; want gone", key, n, err)
+	}
+}
+
 // Acks that come at once for one webhook, more than its history keeps,
 // push only the newest it keeps; the entries of leases lost are taken back
 // wherever they fell, and never left in the history.

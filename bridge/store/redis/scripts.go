@@ -492,7 +492,9 @@ while i <= #ARGV do
     end
   elseif op == 'put' then
     local repo, digest, mt, tag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-    redis.call('HSET', P .. 'manifests:' .. repo, digest, mt)
+    -- A hash table, as leases (see hold): a repository takes hundreds of
+    -- pushes, and each searched its listpack field after field.
+    redis.call('HSET', P .. 'manifests:' .. repo, digest, mt, '~hashtable', hashtable)
     if tag ~= '' then
       local old = redis.call('HGET', P .. 'tags:' .. repo, tag)
       if old then redis.call('SREM', P .. 'tagsof:' .. repo .. '@' .. string.match(old, '^[^\n]*'), tag) end
@@ -507,7 +509,9 @@ while i <= #ARGV do
       redis.call('HDEL', P .. 'tags:' .. repo, tag)
     end
   elseif op == 'delman' then
-    redis.call('HDEL', P .. 'manifests:' .. ARGV[i + 1], ARGV[i + 2])
+    local h = P .. 'manifests:' .. ARGV[i + 1]
+    redis.call('HDEL', h, ARGV[i + 2])
+    if redis.call('HLEN', h) == 1 then redis.call('DEL', h) end -- only '~hashtable' left
   end
   i = i + width[op]
 end
