@@ -9,3 +9,6 @@ func (s *Store) DeleteWebhookOnly(ctx context.Context, id string) error {
 		s.keys("webhooks", "names", "webhooks:version", "queued", "leased", "created", "deadall", "leases", "deleting"),
 		id, newToken()).Err()
 }
+
+// InboxCap is how many jobs a process's inbox buffer holds.
+const InboxCap = inboxCap

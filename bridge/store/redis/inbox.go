@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,9 +51,11 @@ type inbox struct {
 	// once is a client of the same Redis that never retries a call.
 	once *redis.Client
 
-	mu     sync.Mutex
-	buf    map[string][]*ijob // by webhook, not leased, by due then id
-	nbuf   int
+	mu  sync.Mutex
+	buf map[string][]*ijob // by webhook, not leased, by due then id
+	// nbuf is the number of jobs in buf, written with in.mu held; a
+	// commit reads it without (room).
+	nbuf   atomic.Int64
 	leased map[string]*ijob // by lease token
 	// entries are those of this process's list, by their bytes.
 	entries map[string]*ientry
@@ -108,6 +111,18 @@ func newInbox(s *Store) *inbox {
 		qasked: map[string]time.Time{}, qnext: map[string]time.Time{}, dirty: map[string]bool{}}
 	in.acks = batch.NewLinger(maxPipeline, ackLinger, in.runAcks)
 	return in
+}
+
+// room reports whether a commit's entries go to this process's buffer
+// rather than the inbox: while the buffer holds a quarter of what it
+// holds at most, as when the dispatcher keeps up, a commit's jobs are
+// served at once, with no take. A buffer fuller than that is filled by
+// takes, in the inbox's order, which the many entries of a burst share
+// (a commit to the buffer waited for in.mu, which a Lease holds for its
+// round trips: with 16 connections posting, that cost more than the
+// takes it saved).
+func (in *inbox) room() bool {
+	return in.nbuf.Load() < inboxCap/4
 }
 
 // inboxJob reports whether j goes into an entry: a first attempt, due
@@ -226,7 +241,7 @@ func (in *inbox) push(j *ijob) {
 	copy(b[at+1:], b[at:])
 	b[at] = j
 	in.buf[j.job.WebhookID] = b
-	in.nbuf++
+	in.nbuf.Add(1)
 }
 
 // remove takes j out of the buffer.
@@ -235,7 +250,7 @@ func (in *inbox) remove(j *ijob) {
 	for i, o := range b {
 		if o == j {
 			in.buf[j.job.WebhookID] = append(b[:i:i], b[i+1:]...)
-			in.nbuf--
+			in.nbuf.Add(-1)
 			return
 		}
 	}
@@ -371,7 +386,7 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	until := req.Now.Add(req.For)
-	if in.nbuf >= inboxCap && in.short(req) {
+	if in.nbuf.Load() >= inboxCap && in.short(req) {
 		// Full, of jobs of webhooks not asked (at their limit, failing,
 		// paused): those go to their queues, so that the buffer takes
 		// entries for the others (the isolation of issue 7).
@@ -390,7 +405,7 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 	for _, n := range req.Want {
 		room += n
 	}
-	for tried := false; (!tried || in.more) && in.nbuf < room && in.short(req); tried = true {
+	for tried := false; (!tried || in.more) && in.nbuf.Load() < int64(room) && in.short(req); tried = true {
 		var err error
 		if in.more, err = in.take(ctx, time.Now(), until); err != nil {
 			return store.LeaseResult{}, err
@@ -451,14 +466,14 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 			k++
 		}
 		in.buf[w] = b[k:]
-		in.nbuf -= k
+		in.nbuf.Add(int64(-k))
 		in.moved += k
 		if k > 0 && until.After(in.movedUntil) {
 			in.movedUntil = until
 		}
 		if len(in.buf[w]) == 0 {
 			delete(in.buf, w)
-			if _, ok := res.Next[w]; !ok && (in.more || in.nbuf >= inboxCap) {
+			if _, ok := res.Next[w]; !ok && (in.more || in.nbuf.Load() >= inboxCap) {
 				// The inbox holds entries not taken, which may be its.
 				res.Next[w] = req.Now
 			}

@@ -289,37 +289,67 @@ func TestInboxLeaseFromTheBufferHoldsUntilItsEnd(t *testing.T) {
 	}
 }
 
+// fillBuffer commits redis.InboxCap jobs of webhook fill by s, more than
+// it buffers at commit: s's next commits go to the inbox.
+func fillBuffer(t *testing.T, s *redis.Store, now time.Time) {
+	t.Helper()
+	commitEnvelopes(t, s, redis.InboxCap, now, "fill")
+}
+
 func TestInboxCountsTheJobsOfADeletedWebhookOutOnce(t *testing.T) {
 	ctx := context.Background()
 	a, b := inboxPair(t)
 	now := time.Now()
 	createWebhook(t, b, "gone")
-	commitEnvelopes(t, a, 3, now, "gone", "kept")
-	wantDepth(t, b, now, store.Depth{Ready: 6})
+	fillBuffer(t, a, now)
+	commitEnvelopes(t, a, 3, now, "gone", "kept") // in the inbox
+	wantDepth(t, b, now, store.Depth{Ready: redis.InboxCap + 6})
 	if err := b.DeleteWebhook(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	wantDepth(t, b, now, store.Depth{Ready: 3}) // at once, though no process took them yet
+	wantDepth(t, b, now, store.Depth{Ready: redis.InboxCap + 3}) // at once, though no process took them yet
 	if _, err := a.Maintain(ctx, now, 0); err != nil {
 		t.Fatal(err)
 	}
+	// a takes the entries, fill's and these, and drops gone's jobs.
 	leases := leaseAll(t, a, now, "kept")
 	if got, want := ids(leases), []string{"e0-kept", "e1-kept", "e2-kept"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("a leased %v, want %v", got, want)
 	}
-	wantDepth(t, a, now, store.Depth{Leased: 3}) // a's Depth sends what its buffer's leases moved
+	wantDepth(t, a, now, store.Depth{Ready: redis.InboxCap, Leased: 3}) // a's Depth sends what its buffer's leases moved
 	for _, l := range leases {
 		if err := ack(a, l); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantDepth(t, a, now, store.Depth{})
+	wantDepth(t, a, now, store.Depth{Ready: redis.InboxCap})
 	// What the inbox counts next is not skewed by what was counted out.
 	later := now.Add(time.Second)
-	commitEnvelopes(t, a, 2, later, "kept")
-	wantDepth(t, b, later, store.Depth{Ready: 2})
+	commitEnvelopes(t, b, 2, later, "kept")
+	wantDepth(t, b, later, store.Depth{Ready: redis.InboxCap + 2})
 	if got := leaseAll(t, b, later, "kept"); len(got) != 2 {
 		t.Fatalf("b leased %d jobs, want 2", len(got))
 	}
-	wantDepth(t, b, later, store.Depth{Leased: 2})
+	wantDepth(t, b, later, store.Depth{Ready: redis.InboxCap, Leased: 2})
+}
+
+func TestInboxCommitsToItsProcessBufferUnlessTheInboxHoldsEntries(t *testing.T) {
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitEnvelopes(t, a, 1, now, "w") // into a's buffer: b cannot lease it
+	if got := leaseAll(t, b, now, "w"); len(got) != 0 {
+		t.Errorf("b leased %v of a's buffer, want none", ids(got))
+	}
+	if got := leaseAll(t, a, now, "w"); fmt.Sprint(ids(got)) != "[e0-w]" {
+		t.Errorf("a leased %v, want [e0-w]", ids(got))
+	}
+	fillBuffer(t, a, now)
+	commitEnvelopes(t, a, 1, now, "x") // a's buffer is full: into the inbox
+	// b's buffer has room, but the inbox holds an older entry: b's commit
+	// goes behind it, where a takes it too.
+	later := now.Add(time.Millisecond)
+	commitEnvelopes(t, b, 1, later, "y")
+	if got := leaseAll(t, a, later, "x", "y"); fmt.Sprint(ids(got)) != "[e0-x e0-y]" {
+		t.Errorf("a leased %v, want [e0-x e0-y]", ids(got))
+	}
 }

@@ -84,11 +84,13 @@ type ingestTx struct {
 	skipped map[string]bool
 
 	// entry: the jobs bound for inbox entries (Store.in), in order;
-	// handed: the bytes of the entry of those handed off, as the last
-	// commit sent it; queuedTo: the webhooks of the jobs bound for the
-	// queue.
+	// handed: the bytes of the entry of those handed off, and buffered:
+	// those of the entries of the others for this process's buffer, as
+	// the last commit sent them; queuedTo: the webhooks of the jobs bound
+	// for the queue.
 	entry    []entryJob
 	handed   string
+	buffered []string
 	queuedTo []string
 }
 
@@ -140,18 +142,23 @@ func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 		}
 		break
 	}
-	if err := t.handedEntry(); err != nil {
+	inboxed := false
+	for _, token := range ans[1:] {
+		s, _ := token.(string)
+		if s == inboxedAnswer {
+			inboxed = true
+			continue
+		}
+		if t.skipped == nil {
+			t.skipped = map[string]bool{}
+		}
+		t.skipped[s] = true
+	}
+	if err := t.committedEntries(inboxed); err != nil {
 		return false, fmt.Errorf("commit: %w", err)
 	}
 	if t.s.in != nil && len(t.queuedTo) > 0 {
 		t.s.in.queued(t.queuedTo...)
-	}
-	for _, token := range ans[1:] {
-		if t.skipped == nil {
-			t.skipped = map[string]bool{}
-		}
-		s, _ := token.(string)
-		t.skipped[s] = true
 	}
 	return true, nil
 }
@@ -360,10 +367,18 @@ func (t *ingestTx) toEntry(j store.Job) bool {
 	return true
 }
 
-// entries adds to args the writes of the transaction's inbox entries (one
-// for the queue, one of jobs handed off).
+// entries adds to args the writes of the transaction's inbox entries: of
+// jobs handed off, and of the others, for this process's buffer while it
+// has room, else for the inbox.
 func (t *ingestTx) entries(args []any) []any {
-	t.handed = ""
+	t.handed, t.buffered = "", nil
+	if len(t.entry) == 0 {
+		return args
+	}
+	dest := "i"
+	if t.s.in.room() {
+		dest = "b"
+	}
 	for _, handed := range []bool{false, true} {
 		var jobs []entryJob
 		for _, e := range t.entry {
@@ -380,7 +395,11 @@ func (t *ingestTx) entries(args []any) []any {
 		}
 		for len(jobs) > 0 {
 			n := min(size, len(jobs))
-			args = t.entryArgs(args, jobs[:n], handed)
+			if handed {
+				args = t.entryArgs(args, jobs[:n], "h")
+			} else {
+				args = t.entryArgs(args, jobs[:n], dest)
+			}
 			jobs = jobs[n:]
 		}
 	}
@@ -390,10 +409,12 @@ func (t *ingestTx) entries(args []any) []any {
 // maxEntryJobs bounds the jobs of an entry of the inbox.
 const maxEntryJobs = 64
 
-// entryArgs adds to args the writes of one entry of jobs.
-func (t *ingestTx) entryArgs(args []any, jobs []entryJob, handed bool) []any {
+// entryArgs adds to args the writes of one entry of jobs, for dest (see
+// commitScript's ibox).
+func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
 	entry, counts, n := entryOf(jobs)
-	var until, made time.Time
+	until := time.Now().Add(heartbeat) // this process's holders score, for "b"
+	var made time.Time
 	for _, e := range jobs {
 		args = append(args, "ijob", e.job.ID, e.job.WebhookID)
 		if e.lease.Until.After(until) {
@@ -403,11 +424,13 @@ func (t *ingestTx) entryArgs(args []any, jobs []entryJob, handed bool) []any {
 			made = e.job.Created
 		}
 	}
-	dest := "i"
-	if handed {
-		dest = "h"
+	// The buffer's copy must be the list's bytes: LREM finds it by them.
+	switch dest {
+	case "h":
 		entry = append([]byte(handedMark), entry...)
-		t.handed = string(entry) // the inbox's copy must be these bytes: LREM finds it by them
+		t.handed = string(entry)
+	case "b":
+		t.buffered = append(t.buffered, string(entry))
 	}
 	return append(args, "ibox", entry, dest, counts, n, t.s.process, micros(until), micros(made))
 }
@@ -436,20 +459,41 @@ func (t *ingestTx) leaveOut(ids []any) {
 	t.entry = kept
 }
 
-// handedEntry gives the inbox the committed entry of jobs handed off, with
-// their leases.
-func (t *ingestTx) handedEntry() error {
-	if t.handed == "" {
+// inboxedAnswer is the commit's answer for an entry bound for this
+// process's buffer that went to the inbox, which held entries: then so did
+// each such entry after it.
+const inboxedAnswer = "~inbox"
+
+// committedEntries gives the inbox the committed entries on this process's
+// list: that of jobs handed off, with their leases, and the buffered ones,
+// unless they went to the inbox (inboxed).
+func (t *ingestTx) committedEntries(inboxed bool) error {
+	if t.handed == "" && len(t.buffered) == 0 {
 		return nil
-	}
-	leases := map[string]store.Lease{}
-	for _, e := range t.entry {
-		if e.handed {
-			leases[e.job.ID] = e.lease
-		}
 	}
 	in := t.s.in
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.add(t.handed, leases, time.Now())
+	now := time.Now()
+	if t.handed != "" {
+		leases := map[string]store.Lease{}
+		for _, e := range t.entry {
+			if e.handed {
+				leases[e.job.ID] = e.lease
+			}
+		}
+		if err := in.add(t.handed, leases, now); err != nil {
+			return err
+		}
+	}
+	if inboxed {
+		in.more = true
+		return nil
+	}
+	for _, raw := range t.buffered {
+		if err := in.add(raw, nil, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -408,16 +408,19 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	                                  (dest 'i': its counts onto inboxn, its n jobs
 //	                                  onto inboxjobs, the
 //	                                  newest making time of the inbox's jobs raised to
-//	                                  made, µs) or, leased, onto proc's list (dest 'h':
-//	                                  n leased jobs of proc, its holders score raised
-//	                                  to until, µs)
+//	                                  made, µs) or onto proc's list, its holders score
+//	                                  raised to until (µs): leased (dest 'h': n leased
+//	                                  jobs of proc) or buffered (dest 'b': n buffered
+//	                                  jobs of proc, made as for 'i'), unless the inbox
+//	                                  holds entries (then as 'i')
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
 //	deltag repo tag                   forget a tag
 //	delman repo digest                forget a manifest (its tags stay)
 //
 // Returns: {0}: a read changed (nothing written); {2, ids…}: the ijob jobs whose ids exist (nothing written);
 // {1, tokens…}: committed, the tokens those of the ljob writes whose job
-// existed (not leased).
+// existed (not leased), and '~inbox' for each 'b' entry that went to the
+// inbox.
 var commitScript = newScript("commit", `
 k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
@@ -480,16 +483,22 @@ while i <= #ARGV do
     -- its id joins ij below, once for all
   elseif op == 'ibox' then
     local entry, dest, counts, proc = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5]
+    -- An entry for proc's buffer goes to the inbox instead while the
+    -- inbox holds entries: they are older, and would wait behind it.
+    if dest == 'b' and redis.call('LLEN', P .. 'inbox') > 0 then
+      dest = 'i'
+      out[#out + 1] = '~inbox'
+    end
     if dest == 'i' then
       redis.call('RPUSH', P .. 'inbox', entry)
       redis.call('RPUSH', P .. 'inboxn', counts)
       redis.call('INCRBY', P .. 'inboxjobs', ARGV[i + 4])
-      redis.call('ZADD', P .. 'inmade', 'GT', ARGV[i + 7], 'made')
     else
       redis.call('RPUSH', P .. 'held:' .. proc, entry)
-      redis.call('HINCRBY', P .. 'hcount', proc .. ':l', ARGV[i + 4])
+      redis.call('HINCRBY', P .. 'hcount', proc .. (dest == 'h' and ':l' or ':b'), ARGV[i + 4])
       redis.call('ZADD', P .. 'holders', 'GT', ARGV[i + 6], proc)
     end
+    if dest ~= 'h' then redis.call('ZADD', P .. 'inmade', 'GT', ARGV[i + 7], 'made') end
   elseif op == 'put' then
     local repo, digest, mt, tag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
     -- A hash table, as leases (see hold): a repository takes hundreds of
