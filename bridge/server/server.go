@@ -177,7 +177,7 @@ func openStore(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) 
 	case "redis":
 		r := cfg.Store.Redis
 		st, err := redisstore.Open(ctx, redisstore.Options{Addr: r.Addr, Password: r.Password, DB: r.DB, Prefix: r.Prefix,
-			TLS: r.TLS, CAFile: r.CAFile, Strict: r.Strict, Limits: limits})
+			TLS: r.TLS, CAFile: r.CAFile, Strict: r.Strict, Limits: limits, Inbox: true})
 		if err != nil {
 			return nil, err // it names the address, without a password
 		}

@@ -203,7 +203,8 @@ func fillBacklog(ctx context.Context, o backlogOpts, w *workload, events int, sk
 	var st store.Store
 	var err error
 	if o.store == "redis" {
-		st, err = redisstore.Open(ctx, redisstore.Options{Addr: o.redisAddr, Prefix: o.redisPrefix, Limits: limits})
+		// As serve keeps them: in the inbox (docs/redis.md, "Inbox").
+		st, err = redisstore.Open(ctx, redisstore.Options{Addr: o.redisAddr, Prefix: o.redisPrefix, Limits: limits, Inbox: true})
 	} else {
 		st, err = sqlite.Open(ctx, sqlite.Options{Dir: o.data, Sync: o.sync, Limits: limits})
 	}

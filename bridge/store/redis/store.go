@@ -67,7 +67,8 @@ type Options struct {
 	// Limits bound history and dead letters per webhook; both must be positive.
 	Limits store.Limits
 	// Inbox keeps the new jobs of an envelope as one entry of a list
-	// (docs/redis.md, "Inbox"). Being built: not yet a setting.
+	// (docs/redis.md, "Inbox"), as serve does. Without it, every job is
+	// one of the queue's sorted sets (the conformance suite runs both).
 	Inbox bool
 }
 
