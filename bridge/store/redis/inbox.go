@@ -85,6 +85,55 @@ type inbox struct {
 	dirty  map[string]bool
 
 	acks *batch.Runner[*inackCall]
+
+	// What commits put on this process's list since in.mu was last taken,
+	// for the buffer and the leases (see lock): a commit, which the
+	// registry waits for, waits for pmu alone, never for in.mu, which a
+	// Lease holds for its round trips. more and lost as the fields above.
+	pmu         sync.Mutex
+	pending     []pendingEntry
+	pendingMore bool
+	pendingLost bool
+	// npending: the jobs of the buffered entries of pending (room).
+	npending atomic.Int64
+}
+
+// pendingEntry is an entry a commit put on this process's list: leases,
+// by job id, for the entry of jobs handed off; nil for one buffered.
+type pendingEntry struct {
+	raw    string
+	leases map[string]store.Lease
+	at     time.Time
+	jobs   int // buffered: how many
+}
+
+// lock takes in.mu and adds what commits left pending.
+func (in *inbox) lock() {
+	in.mu.Lock()
+	in.pmu.Lock()
+	pending, more, lost := in.pending, in.pendingMore, in.pendingLost
+	in.pending, in.pendingMore, in.pendingLost = nil, false, false
+	in.pmu.Unlock()
+	in.more = in.more || more
+	in.unsure = in.unsure || lost
+	for _, e := range pending {
+		in.npending.Add(int64(-e.jobs))
+		if err := in.add(e.raw, e.leases, e.at); err != nil {
+			in.unsure = true // Maintain reads the list again
+		}
+	}
+}
+
+// committed leaves entries a commit put on this process's list for the
+// next lock; inboxed: entries bound for the buffer went to the inbox.
+func (in *inbox) committed(entries []pendingEntry, inboxed bool) {
+	in.pmu.Lock()
+	defer in.pmu.Unlock()
+	in.pending = append(in.pending, entries...)
+	in.pendingMore = in.pendingMore || inboxed
+	for _, e := range entries {
+		in.npending.Add(int64(e.jobs))
+	}
 }
 
 // ientry is an entry of this process's list.
@@ -122,7 +171,7 @@ func newInbox(s *Store) *inbox {
 // round trips: with 16 connections posting, that cost more than the
 // takes it saved).
 func (in *inbox) room() bool {
-	return in.nbuf.Load() < inboxCap/4
+	return in.nbuf.Load()+in.npending.Load() < inboxCap/4
 }
 
 // inboxJob reports whether j goes into an entry: a first attempt, due
@@ -383,7 +432,7 @@ func (in *inbox) flushMoved(ctx context.Context, pipe redis.Pipeliner) {
 // cannot be served and the inbox has more, and from the queue for the
 // rest.
 func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	until := req.Now.Add(req.For)
 	if in.nbuf.Load() >= inboxCap && in.short(req) {
@@ -518,7 +567,7 @@ func (in *inbox) queueSeen(w string, next map[string]time.Time, wall time.Time) 
 // queued marks webhooks whose queue this process put jobs in; with none,
 // every webhook's.
 func (in *inbox) queued(webhooks ...string) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	in.markQueued(webhooks...)
 }
@@ -548,7 +597,7 @@ func (in *inbox) short(req store.LeaseRequest) bool {
 // held takes the job of a lease token out of the leases, if it is one of
 // the inbox's.
 func (in *inbox) held(token string) (*ijob, bool) {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	j, ok := in.leased[token]
 	delete(in.leased, token)
@@ -595,7 +644,7 @@ func (in *inbox) runAcks(calls []*inackCall) []error {
 	for i, c := range calls {
 		jobs[i] = c.j
 	}
-	in.mu.Lock()
+	in.lock()
 	gone := finishing(jobs)
 	in.mu.Unlock()
 	pipe := s.c.TxPipeline()
@@ -627,7 +676,7 @@ func (in *inbox) runAcks(calls []*inackCall) []error {
 	if err == nil && len(ok) != len(calls) {
 		err = fmt.Errorf("inackScript answered %d results for %d jobs", len(ok), len(calls))
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if err != nil {
 		// Held again, as if never acked: Maintain puts them in the queue
@@ -707,7 +756,7 @@ func (in *inbox) moveWith(ctx context.Context, jobs []*ijob, mode, counter strin
 // hold makes the job of an inbox lease an ordinary leased job of the
 // queue, for Fail and Release to go on with.
 func (in *inbox) hold(ctx context.Context, j *ijob) error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	// held took the token out of the leases: move finds it by its job.
 	in.leased[j.token] = j
@@ -724,7 +773,7 @@ func (in *inbox) maintain(ctx context.Context, now time.Time, maxAge time.Durati
 	if maxAge > 0 {
 		cutoff = now.Add(-maxAge)
 	}
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	s := in.s
 	pipe := s.c.Pipeline()
@@ -830,7 +879,7 @@ func (in *inbox) resync(ctx context.Context, now time.Time) error {
 // release puts this process's jobs back on the inbox, for a process that
 // closes.
 func (in *inbox) release(ctx context.Context) error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	pipe := in.s.c.Pipeline()
 	in.flushMoved(ctx, pipe)
@@ -843,14 +892,14 @@ func (in *inbox) release(ctx context.Context) error {
 // lost marks that a commit whose answer was lost may have put an entry of
 // jobs handed off on this process's list: Maintain reads the list again.
 func (in *inbox) lost() {
-	in.mu.Lock()
-	in.unsure = true
-	in.mu.Unlock()
+	in.pmu.Lock()
+	in.pendingLost = true
+	in.pmu.Unlock()
 }
 
 // dropWebhook drops the jobs of a webhook this process deleted.
 func (in *inbox) dropWebhook(ctx context.Context, id string) error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if in.gone == nil {
 		in.gone = map[string]bool{}
@@ -862,7 +911,7 @@ func (in *inbox) dropWebhook(ctx context.Context, id string) error {
 // pendingCounts sends the counts of jobs leased from the buffer that
 // Redis has not had yet, for Depth.
 func (in *inbox) pendingCounts(ctx context.Context) error {
-	in.mu.Lock()
+	in.lock()
 	defer in.mu.Unlock()
 	if in.moved == 0 {
 		return nil

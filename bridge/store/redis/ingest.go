@@ -90,11 +90,17 @@ type ingestTx struct {
 	// for the queue.
 	entry    []entryJob
 	handed   string
-	buffered []string
+	buffered []bufferedEntry
 	queuedTo []string
 }
 
 var _ store.HandoffTx = (*ingestTx)(nil)
+
+// bufferedEntry is an entry a commit sends for this process's buffer.
+type bufferedEntry struct {
+	raw  string
+	jobs int
+}
 
 // repoKey is a digest or a tag of a repository.
 type repoKey struct{ repo, name string }
@@ -154,9 +160,7 @@ func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 		}
 		t.skipped[s] = true
 	}
-	if err := t.committedEntries(inboxed); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
+	t.committedEntries(inboxed)
 	if t.s.in != nil && len(t.queuedTo) > 0 {
 		t.s.in.queued(t.queuedTo...)
 	}
@@ -430,7 +434,7 @@ func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
 		entry = append([]byte(handedMark), entry...)
 		t.handed = string(entry)
 	case "b":
-		t.buffered = append(t.buffered, string(entry))
+		t.buffered = append(t.buffered, bufferedEntry{raw: string(entry), jobs: n})
 	}
 	return append(args, "ibox", entry, dest, counts, n, t.s.process, micros(until), micros(made))
 }
@@ -467,14 +471,12 @@ const inboxedAnswer = "~inbox"
 // committedEntries gives the inbox the committed entries on this process's
 // list: that of jobs handed off, with their leases, and the buffered ones,
 // unless they went to the inbox (inboxed).
-func (t *ingestTx) committedEntries(inboxed bool) error {
+func (t *ingestTx) committedEntries(inboxed bool) {
 	if t.handed == "" && len(t.buffered) == 0 {
-		return nil
+		return
 	}
-	in := t.s.in
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	now := time.Now()
+	var entries []pendingEntry
 	if t.handed != "" {
 		leases := map[string]store.Lease{}
 		for _, e := range t.entry {
@@ -482,18 +484,12 @@ func (t *ingestTx) committedEntries(inboxed bool) error {
 				leases[e.job.ID] = e.lease
 			}
 		}
-		if err := in.add(t.handed, leases, now); err != nil {
-			return err
+		entries = append(entries, pendingEntry{raw: t.handed, leases: leases, at: now})
+	}
+	if !inboxed {
+		for _, b := range t.buffered {
+			entries = append(entries, pendingEntry{raw: b.raw, at: now, jobs: b.jobs})
 		}
 	}
-	if inboxed {
-		in.more = true
-		return nil
-	}
-	for _, raw := range t.buffered {
-		if err := in.add(raw, nil, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	t.s.in.committed(entries, inboxed)
 }
