@@ -418,14 +418,23 @@ func (in *inbox) dropGone(ctx context.Context) error {
 // flushMoved adds to pipe the moves of counts from buffered to leased of
 // the jobs leased from the buffer since the last round trip.
 func (in *inbox) flushMoved(ctx context.Context, pipe redis.Pipeliner) {
-	if in.moved == 0 {
-		return
-	}
-	h := in.s.key("hcount")
-	pipe.HIncrBy(ctx, h, in.s.process+":b", int64(-in.moved))
-	pipe.HIncrBy(ctx, h, in.s.process+":l", int64(in.moved))
-	pipe.ZAddGT(ctx, in.s.key("holders"), redis.Z{Score: float64(in.movedUntil.UnixMicro()), Member: in.s.process})
+	in.movedNow()(ctx, pipe)
+}
+
+// movedNow takes the counts flushMoved sends, for a pipeline built
+// without in.mu. in.mu is held.
+func (in *inbox) movedNow() func(context.Context, redis.Pipeliner) {
+	moved, until := in.moved, in.movedUntil
 	in.moved = 0
+	return func(ctx context.Context, pipe redis.Pipeliner) {
+		if moved == 0 {
+			return
+		}
+		h := in.s.key("hcount")
+		pipe.HIncrBy(ctx, h, in.s.process+":b", int64(-moved))
+		pipe.HIncrBy(ctx, h, in.s.process+":l", int64(moved))
+		pipe.ZAddGT(ctx, in.s.key("holders"), redis.Z{Score: float64(until.UnixMicro()), Member: in.s.process})
+	}
 }
 
 // lease serves req from the buffer, taking entries while a webhook asked
@@ -433,7 +442,12 @@ func (in *inbox) flushMoved(ctx context.Context, pipe redis.Pipeliner) {
 // rest.
 func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.LeaseResult, error) {
 	in.lock()
-	defer in.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			in.mu.Unlock()
+		}
+	}()
 	until := req.Now.Add(req.For)
 	if in.nbuf.Load() >= inboxCap && in.short(req) {
 		// Full, of jobs of webhooks not asked (at their limit, failing,
@@ -482,8 +496,17 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 	}
 	res := store.LeaseResult{Next: map[string]time.Time{}}
 	if len(ask.Want) > 0 {
+		// Without in.mu for the round trip, which commits' entries and
+		// acks need meanwhile: the buffer serves below what it holds then,
+		// within what the request asks.
+		flush := in.movedNow()
+		in.mu.Unlock()
+		locked = false
 		var err error
-		if res, err = in.s.leaseQueue(ctx, ask, dues, in.flushMoved); err != nil {
+		res, err = in.s.leaseQueue(ctx, ask, dues, flush)
+		in.lock()
+		locked = true
+		if err != nil {
 			return store.LeaseResult{}, err
 		}
 		for w := range ask.Want {
