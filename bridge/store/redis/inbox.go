@@ -243,6 +243,12 @@ func truncate(s string) string {
 // add puts entry raw, taken or committed, into the buffer; leases (for
 // jobs handed off) are its jobs already leased, by id. in.mu is held.
 func (in *inbox) add(raw string, leases map[string]store.Lease, now time.Time) error {
+	if in.entries[raw] != nil {
+		// Buffered already: a resync read it while the take that moved it
+		// was on its way back (an entry's bytes hold its jobs' ids, which
+		// no other entry has).
+		return nil
+	}
 	f, err := netstrings(strings.TrimPrefix(raw, handedMark))
 	if err != nil || len(f)%3 != 0 {
 		return fmt.Errorf("inbox entry of %d fields: %v", len(f), err)
@@ -331,7 +337,7 @@ func (in *inbox) done(jobs []*ijob) {
 
 // take moves up to inboxTake entries from the inbox to this process's
 // list and buffers their jobs; it reports whether the inbox had as many.
-// in.mu is held.
+// in.mu is held, and let go of for the round trip (see lease).
 func (in *inbox) take(ctx context.Context, now, until time.Time) (more bool, err error) {
 	s := in.s
 	// Not retried: a take that ran twice would move entries this process
@@ -344,7 +350,10 @@ func (in *inbox) take(ctx context.Context, now, until time.Time) (more bool, err
 	}
 	version := pipe.Get(ctx, s.key("webhooks:version"))
 	in.flushMoved(ctx, pipe)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	in.mu.Unlock()
+	_, err = pipe.Exec(ctx)
+	in.lock()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		in.unsure = true // the LMOVEs ran, whatever the script did
 		if notLoaded(counts.Err()) {
 			// A Redis that lost its functions lost its data too: the
