@@ -24,10 +24,11 @@ import (
 // held:<process> and keeps their jobs in a buffer, from which Lease serves
 // them; an entry leaves the process's list once each of its jobs is acked,
 // failed, released, buried or dropped. Jobs handed off at commit go
-// straight onto the process's list, leased. A job of an entry is a member
-// of the set ij while the entry holds it. A process that dies stops raising its
-// score in holders, and another one's Maintain puts the jobs of its list
-// back on the inbox.
+// straight onto the process's list, leased, and a commit's others too
+// while the buffer has room and the inbox is empty. A job of an entry is
+// a member of the set ij while the entry holds it. A process that dies
+// stops raising its score in holders, and another one's Maintain puts the
+// jobs of its list back on the inbox.
 
 const (
 	// inboxTake is how many entries a take moves at most.
@@ -163,13 +164,10 @@ func newInbox(s *Store) *inbox {
 }
 
 // room reports whether a commit's entries go to this process's buffer
-// rather than the inbox: while the buffer holds a quarter of what it
-// holds at most, as when the dispatcher keeps up, a commit's jobs are
-// served at once, with no take. A buffer fuller than that is filled by
-// takes, in the inbox's order, which the many entries of a burst share
-// (a commit to the buffer waited for in.mu, which a Lease holds for its
-// round trips: with 16 connections posting, that cost more than the
-// takes it saved).
+// rather than the inbox: while the buffer holds less than a quarter of
+// what it holds at most, as when the dispatcher keeps up, a commit's jobs
+// are served at once, with no take. A fuller buffer is filled by takes,
+// in the inbox's order, which the replicas share.
 func (in *inbox) room() bool {
 	return in.nbuf.Load()+in.npending.Load() < inboxCap/4
 }

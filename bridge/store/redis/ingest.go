@@ -420,7 +420,7 @@ func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
 	until := time.Now().Add(heartbeat) // this process's holders score, for "b"
 	var made time.Time
 	for _, e := range jobs {
-		args = append(args, "ijob", e.job.ID, e.job.WebhookID)
+		args = append(args, "ijob", e.job.ID)
 		if e.lease.Until.After(until) {
 			until = e.lease.Until
 		}

@@ -402,25 +402,25 @@ return read(ARGV[2], ARGV[3], ARGV[4])
 //	                                  unless a job with its id exists
 //	ljob   id … s token until         the same, leased with token until (ns)
 //	                                  instead of queued
-//	ijob   id webhook                 a job of an inbox entry (see ibox)
+//	ijob   id                         a job of an inbox entry (see ibox)
 //	ibox   entry dest counts n proc until made  push the entry of the ijob
-//	                                  writes before it onto the inbox
-//	                                  (dest 'i': its counts onto inboxn, its n jobs
-//	                                  onto inboxjobs, the
-//	                                  newest making time of the inbox's jobs raised to
-//	                                  made, µs) or onto proc's list, its holders score
-//	                                  raised to until (µs): leased (dest 'h': n leased
-//	                                  jobs of proc) or buffered (dest 'b': n buffered
-//	                                  jobs of proc, made as for 'i'), unless the inbox
-//	                                  holds entries (then as 'i')
+//	                                  writes before it: onto the inbox (dest 'i':
+//	                                  its counts onto inboxn, its n jobs onto
+//	                                  inboxjobs, the newest making time of the
+//	                                  inbox's jobs raised to made, µs), or onto
+//	                                  proc's list, its holders score raised to
+//	                                  until (µs), leased (dest 'h': n leased jobs
+//	                                  of proc) or buffered (dest 'b': n buffered
+//	                                  jobs of proc, made as for 'i') unless the
+//	                                  inbox holds entries (then as 'i')
 //	put    repo digest mediaType tag  record a manifest; a tag (empty: none) points at it
 //	deltag repo tag                   forget a tag
 //	delman repo digest                forget a manifest (its tags stay)
 //
-// Returns: {0}: a read changed (nothing written); {2, ids…}: the ijob jobs whose ids exist (nothing written);
-// {1, tokens…}: committed, the tokens those of the ljob writes whose job
-// existed (not leased), and '~inbox' for each 'b' entry that went to the
-// inbox.
+// Returns: {0}: a read changed (nothing written); {2, ids…}: the ijob
+// jobs whose ids exist (nothing written); {1, tokens…}: committed, the
+// tokens those of the ljob writes whose job existed (not leased), and
+// '~inbox' for each 'b' entry that went to the inbox.
 var commitScript = newScript("commit", `
 k.queued, k.created, k.leased, k.leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local i = 3
@@ -428,7 +428,7 @@ for _ = 1, tonumber(ARGV[2]) do
   if read(ARGV[i], ARGV[i + 1], ARGV[i + 2]) ~= ARGV[i + 3] then return {0} end
   i = i + 4
 end
-local width = {seen = 3, job = 6, ljob = 8, ijob = 3, ibox = 8, put = 5, deltag = 3, delman = 3}
+local width = {seen = 3, job = 6, ljob = 8, ijob = 2, ibox = 8, put = 5, deltag = 3, delman = 3}
 k.batch = {q = {}, c = {}, p = {}}
 local w, jobs, ijobs = i, {}, {}
 while w <= #ARGV do
