@@ -404,6 +404,9 @@ func (in *inbox) readGone(ctx context.Context, version string) error {
 // dropGone drops the buffered and leased jobs of deleted webhooks. in.mu
 // is held.
 func (in *inbox) dropGone(ctx context.Context) error {
+	if len(in.gone) == 0 {
+		return nil // no webhook deleted: nothing to look for
+	}
 	var buffered, leased []*ijob
 	for w, b := range in.buf {
 		if in.gone[w] {
