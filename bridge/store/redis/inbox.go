@@ -183,7 +183,7 @@ func inboxJob(j store.Job) bool {
 }
 
 // entryOf encodes jobs as an entry and their counts by webhook.
-func entryOf(jobs []entryJob) (entry, counts []byte, n int) {
+func entryOf(jobs []entryJob) (entry, counts []byte) {
 	var order []string
 	by := map[string]int{}
 	for _, j := range jobs {
@@ -202,7 +202,7 @@ func entryOf(jobs []entryJob) (entry, counts []byte, n int) {
 		counts = appendNetstring(counts, w)
 		counts = appendNetstring(counts, strconv.Itoa(by[w]))
 	}
-	return entry, counts, len(jobs)
+	return entry, counts
 }
 
 // entryJob is a job of an Ingest transaction bound for an entry.
@@ -213,20 +213,15 @@ type entryJob struct {
 	lease  store.Lease // when handed
 }
 
-func appendNetstring(b []byte, s string) []byte {
-	return append(append(strconv.AppendInt(b, int64(len(s)), 10), ':'), s...)
-}
-
 // netstrings reads fields written by appendNetstring.
 func netstrings(s string) ([]string, error) {
 	var out []string
 	for s != "" {
-		size, rest, ok := strings.Cut(s, ":")
-		n, err := strconv.Atoi(size)
-		if !ok || err != nil || n < 0 || n > len(rest) {
+		field, rest, ok := cutNetstring(s)
+		if !ok {
 			return nil, fmt.Errorf("bad inbox entry at %q", truncate(s))
 		}
-		out, s = append(out, rest[:n]), rest[n:]
+		out, s = append(out, field), rest
 	}
 	return out, nil
 }

@@ -416,7 +416,8 @@ const maxEntryJobs = 64
 // entryArgs adds to args the writes of one entry of jobs, for dest (see
 // commitScript's ibox).
 func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
-	entry, counts, n := entryOf(jobs)
+	entry, counts := entryOf(jobs)
+	n := len(jobs)
 	until := time.Now().Add(heartbeat) // this process's holders score, for "b"
 	var made time.Time
 	for _, e := range jobs {

@@ -120,21 +120,36 @@ func encodeJob(j store.Job) []byte {
 	}
 	b := make([]byte, 0, n)
 	for _, f := range fields {
-		b = append(append(strconv.AppendInt(b, int64(len(f)), 10), ':'), f...)
+		b = appendNetstring(b, f)
 	}
 	return append(b, j.Payload...)
+}
+
+// appendNetstring appends s as its length in decimal, ':' and its bytes:
+// a field of a job's string or of an inbox entry.
+func appendNetstring(b []byte, s string) []byte {
+	return append(append(strconv.AppendInt(b, int64(len(s)), 10), ':'), s...)
+}
+
+// cutNetstring reads the field appendNetstring wrote at the head of s.
+func cutNetstring(s string) (field, rest string, ok bool) {
+	size, rest, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(size)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		return "", s, false
+	}
+	return rest[:n], rest[n:], true
 }
 
 // decodeJob reads the job id from its string.
 func decodeJob(id, s string) (store.Job, error) {
 	f := make([]any, 9)
 	for i := range 8 {
-		size, rest, ok := strings.Cut(s, ":")
-		n, err := strconv.Atoi(size)
-		if !ok || err != nil || n < 0 || n > len(rest) {
+		field, rest, ok := cutNetstring(s)
+		if !ok {
 			return store.Job{}, fmt.Errorf("job %q: bad string at field %d", id, i+1)
 		}
-		f[i], s = rest[:n], rest[n:]
+		f[i], s = field, rest
 	}
 	f[8] = s
 	return jobOf(id, f)
