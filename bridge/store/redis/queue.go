@@ -143,41 +143,42 @@ func cutNetstring(s string) (field, rest string, ok bool) {
 
 // decodeJob reads the job id from its string.
 func decodeJob(id, s string) (store.Job, error) {
-	f := make([]any, 9)
-	for i := range 8 {
+	var f jobFields
+	for i := range len(f) - 1 {
 		field, rest, ok := cutNetstring(s)
 		if !ok {
 			return store.Job{}, fmt.Errorf("job %q: bad string at field %d", id, i+1)
 		}
 		f[i], s = field, rest
 	}
-	f[8] = s
-	return jobOf(id, f)
+	f[len(f)-1] = s
+	return jobOf(id, &f)
 }
 
-// jobOf reads a job's jobFields: webhook, event, action, type, created,
-// redelivery, attempts, due, payload.
-func jobOf(id string, f []any) (store.Job, error) {
-	if len(f) != 9 {
-		return store.Job{}, fmt.Errorf("job %q: %d fields, want 9", id, len(f))
-	}
+// jobFields are a job's fields as its string and the scripts' answers hold
+// them: webhook, event, action, type, created, redelivery, attempts, due,
+// payload. An array, so that reading a job makes no slice of them.
+type jobFields [9]string
+
+// jobOf reads a job from its fields.
+func jobOf(id string, f *jobFields) (store.Job, error) {
 	j := store.Job{
 		ID:          id,
-		WebhookID:   str(f[0]),
-		EventID:     str(f[1]),
-		Action:      str(f[2]),
-		ContentType: str(f[3]),
-		Redelivery:  str(f[5]) == "1",
-		Payload:     []byte(str(f[8])),
+		WebhookID:   f[0],
+		EventID:     f[1],
+		Action:      f[2],
+		ContentType: f[3],
+		Redelivery:  f[5] == "1",
+		Payload:     []byte(f[8]),
 	}
 	var err error
-	if j.Created, err = fromNanos(str(f[4])); err != nil {
+	if j.Created, err = fromNanos(f[4]); err != nil {
 		return store.Job{}, fmt.Errorf("job %q created: %w", id, err)
 	}
-	if j.Attempts, err = strconv.Atoi(str(f[6])); err != nil {
+	if j.Attempts, err = strconv.Atoi(f[6]); err != nil {
 		return store.Job{}, fmt.Errorf("job %q attempts: %w", id, err)
 	}
-	if j.Due, err = fromNanos(str(f[7])); err != nil {
+	if j.Due, err = fromNanos(f[7]); err != nil {
 		return store.Job{}, fmt.Errorf("job %q due: %w", id, err)
 	}
 	return j, nil

@@ -61,7 +61,11 @@ func (s *Store) DeadLetters(ctx context.Context, webhookID string) ([]store.Dead
 			return nil, fmt.Errorf("read dead letters of webhook %q: bad answer %v", webhookID, raw)
 		}
 		id := str(f[0])
-		j, err := jobOf(id, f[3:])
+		var jf jobFields
+		for i, v := range f[3:] {
+			jf[i] = str(v)
+		}
+		j, err := jobOf(id, &jf)
 		if err != nil {
 			return nil, fmt.Errorf("read dead letters of webhook %q: %w", webhookID, err)
 		}
