@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,24 +87,47 @@ type SenderParams struct {
 // two connection pools: one that verifies TLS, and one for the webhooks that
 // set insecureSkipVerify. It is safe for concurrent use.
 type Sender struct {
-	version  string
-	timeout  time.Duration
-	now      func() time.Time
-	newID    func() string
-	verified *http.Client
-	insecure *http.Client
+	userAgent string
+	timeout   time.Duration
+	now       func() time.Time
+	newID     func() string
+	verified  *http.Client
+	insecure  *http.Client
 	// bodies are the buffers answers are read into (see readBody).
 	bodies sync.Pool
+	// masked holds history.MaskURI of the URIs requests went to, for their
+	// history entries: it parses the URI, and a webhook's URI seldom
+	// changes. Emptied when it holds maxMasked.
+	masked  sync.Map
+	nmasked atomic.Int32
+}
+
+// maxMasked bounds Sender.masked: many more URIs than webhooks come only
+// from URIs changed again and again.
+const maxMasked = 4096
+
+// maskURI is history.MaskURI(uri), from s.masked when it is there.
+func (s *Sender) maskURI(uri string) string {
+	if m, ok := s.masked.Load(uri); ok {
+		return m.(string)
+	}
+	m := history.MaskURI(uri)
+	if s.nmasked.Add(1) > maxMasked {
+		s.masked.Clear()
+		s.nmasked.Store(1)
+	}
+	s.masked.Store(uri, m)
+	return m
 }
 
 // NewSender returns a Sender.
 func NewSender(p SenderParams) *Sender {
 	s := &Sender{
-		version: p.Version,
-		timeout: p.Timeout,
-		now:     p.Now,
-		newID:   p.NewID,
-		bodies:  sync.Pool{New: func() any { return new([history.MaxContent]byte) }},
+		userAgent: "regwebhook/" + p.Version,
+		timeout:   p.Timeout,
+		now:       p.Now,
+		newID:     p.NewID,
+		bodies:    sync.Pool{New: func() any { return new([history.MaxContent]byte) }},
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
@@ -203,7 +227,7 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 		Timestamp: start,
 		Request: history.Request{
 			Method:     http.MethodPost,
-			RequestURI: history.MaskURI(hook.URI),
+			RequestURI: s.maskURI(hook.URI),
 			Content:    string(a.body),
 		},
 	}
@@ -276,13 +300,16 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, 
 		h[k] = values[len(values)-1 : len(values) : len(values)]
 	}
 	req.Header = h
-	secret := make(map[string]bool, len(hook.Headers)+1)
+	var secret map[string]bool // most webhooks have none
+	if len(hook.Headers) > 0 || hook.Secret != "" {
+		secret = make(map[string]bool, len(hook.Headers)+1)
+	}
 	contentType := a.contentType
 	if contentType == "" {
 		contentType = payload.JSON
 	}
 	set("Content-Type", contentType)
-	set("User-Agent", "regwebhook/"+s.version)
+	set("User-Agent", s.userAgent)
 	// Custom headers come after Content-Type and User-Agent so a webhook can
 	// replace those; the other names regwebhook sets are reserved.
 	for k, v := range hook.Headers {

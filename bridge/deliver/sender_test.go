@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -469,5 +470,40 @@ func TestPing(t *testing.T) {
 	want := []any{"ping-id", "wh-1", "ping", 1, "***", 204, ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ping entry id, webhook, action, attempt, masked header, status, error (-want +got):\n%s", diff)
+	}
+}
+
+func TestSendHistoryFollowsAChangedURI(t *testing.T) {
+	_, srv := newCapture(t, ok)
+	s := newTestSender(SenderParams{})
+	host := "http://" + srv.Listener.Addr().String()
+	for _, c := range []struct{ uri, want string }{
+		{srv.URL, host},
+		{srv.URL + "/hooks/secretpath", host + "/…"},
+		{srv.URL, host},
+	} {
+		hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: c.uri, Status: rule.Enabled}
+		e, out := s.Send(context.Background(), hook, testJob())
+		if out.Kind != Success {
+			t.Fatalf("send to %s: %+v", c.uri, out)
+		}
+		if e.Request.RequestURI != c.want {
+			t.Errorf("entry's URI after the webhook's URI became %s: %q, want %q", c.uri, e.Request.RequestURI, c.want)
+		}
+	}
+}
+
+func TestMaskedURIsStayBounded(t *testing.T) {
+	s := newTestSender(SenderParams{})
+	for i := range 2*maxMasked + 10 {
+		uri := fmt.Sprintf("https://user:pw@h%d.example/p?q=%d", i, i)
+		if got, want := s.maskURI(uri), history.MaskURI(uri); got != want {
+			t.Fatalf("maskURI(%q) = %q, want %q", uri, got, want)
+		}
+	}
+	n := 0
+	s.masked.Range(func(_, _ any) bool { n++; return true })
+	if n > maxMasked {
+		t.Errorf("%d URIs kept, want at most %d", n, maxMasked)
 	}
 }

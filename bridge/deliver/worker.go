@@ -48,33 +48,21 @@ type result struct {
 // the webhook answered.
 func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then func()) {
 	r = result{webhookID: l.WebhookID, kind: released}
-	// Every line about a delivery names it (delivery id, the registry's event
-	// id) and its webhook (id, and name once known); never a header value.
-	// The fields are put together only for a line to write: most deliveries
-	// write none.
-	var hookName string
-	log := func() logrus.FieldLogger {
-		f := logrus.Fields{"delivery": l.ID, "event": l.EventID, "webhookId": l.WebhookID, "attempt": l.Attempts}
-		if hookName != "" {
-			f["webhook"] = hookName
-		}
-		return d.log.WithFields(f)
-	}
 	var hook *rule.Webhook
 	if set := d.hooks(); set != nil {
 		hook, _ = set.ByID(l.WebhookID)
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
-		d.release(ctx, log(), l)
+		d.release(ctx, d.deliveryLog(l, ""), l)
 		return r, nil
 	}
-	hookName = hook.Name
+	hookName := hook.Name
 
 	start := d.now()
 	r.at = start
 	entry, out := d.sender.Send(ctx, hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
-		d.release(ctx, log(), l)
+		d.release(ctx, d.deliveryLog(l, hookName), l)
 		return r, nil
 	}
 	now := d.now()
@@ -87,11 +75,11 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 			defer cancel()
 			if err := d.queue.Ack(sctx, l, entry); err != nil {
-				d.storeError(log(), "ack", err)
+				d.storeError(d.deliveryLog(l, hookName), "ack", err)
 				return
 			}
 			if debugOn(d.log) {
-				log().Debug("delivered")
+				d.deliveryLog(l, hookName).Debug("delivered")
 			}
 		}
 	}
@@ -117,7 +105,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 	default:
 		f.Due = now.Add(d.backoff.Delay(l.Attempts))
 	}
-	flog := log().WithField("reason", out.Reason)
+	flog := d.deliveryLog(l, hookName).WithField("reason", out.Reason)
 	dead, err := d.queue.Fail(sctx, l, f)
 	switch {
 	case err != nil:
@@ -130,6 +118,18 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 		flog.WithField("due", f.Due).Debug("delivery failed; will retry")
 	}
 	return r, nil
+}
+
+// deliveryLog is the logger of a line about a delivery: it names the
+// delivery (its id, the registry's event id) and its webhook (id, and name
+// once known); never a header value. Called only for a line to write: most
+// deliveries write none.
+func (d *Dispatcher) deliveryLog(l store.Lease, hookName string) logrus.FieldLogger {
+	f := logrus.Fields{"delivery": l.ID, "event": l.EventID, "webhookId": l.WebhookID, "attempt": l.Attempts}
+	if hookName != "" {
+		f["webhook"] = hookName
+	}
+	return d.log.WithFields(f)
 }
 
 // debugOn reports whether log writes debug lines, so that the hot path
