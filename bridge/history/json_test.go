@@ -147,10 +147,43 @@ func BenchmarkMarshalEntry(b *testing.B) {
 			}
 		}
 	})
+	// A push as the acr format renders it, the load command's payload.
+	acr := e
+	acr.Request.Content = `{"id":"8b4b6a3e-0c1f-4c39-9d1e-5b0e3f9a2c71","timestamp":"2026-11-29T13:25:15.123456789Z","action":"push",` +
+		`"target":{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":528,` +
+		`"digest":"sha256:6a2b0b4f0c1e5a1d2f3e4c5b6a79808f1e2d3c4b5a69788796a5b4c3d2e1f0a9","length":528,` +
+		`"repository":"load/repo-17","tag":"t-000123"},"request":{"id":"f3b5c2a1-7d4e-4b8a-9c6f-2e1d0a9b8c7d",` +
+		`"host":"registry.example.com:5000","method":"PUT","useragent":"go-containerregistry/v0.22.1"}}`
+	b.Run("MarshalJSON/acr", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := acr.MarshalJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("reflection", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			reflected(b, e)
 		}
 	})
+}
+
+// Every byte, at every place of a run of safe bytes, comes out as
+// encoding/json writes it.
+func TestAppendStringEveryByteEveryPlace(t *testing.T) {
+	for c := range 256 {
+		for at := range 17 {
+			s := []byte(strings.Repeat("a", 17))
+			s[at] = byte(c)
+			want, err := json.Marshal(string(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendString(nil, string(s)); !bytes.Equal(got, want) {
+				t.Fatalf("byte %#x at %d: %s, want %s", c, at, got, want)
+			}
+		}
+	}
 }
