@@ -46,6 +46,7 @@ type floorOpts struct {
 	redisAddr string
 	redisKey  string
 	workers   int
+	wrap      string // run: a command the floor runs under (a profiler), its words split at spaces
 }
 
 func (o *floorOpts) flags(cmd *cobra.Command) {
@@ -58,17 +59,28 @@ func (o *floorOpts) flags(cmd *cobra.Command) {
 
 func newFloorCmd() *cobra.Command {
 	var o floorOpts
+	var stopOnEOF bool
 	cmd := &cobra.Command{
 		Use:   "floor",
 		Short: "Run the floor: store each envelope (one INSERT or RPUSH), POST it to every matching URI",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			gogc.Set(os.Getenv) // as regwebhook serve: the ratios compare the programs, not the settings
-			return runFloor(cmd.Context(), o, cmd.OutOrStdout())
+			ctx := cmd.Context()
+			if stopOnEOF {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				go func() {
+					_, _ = io.Copy(io.Discard, cmd.InOrStdin())
+					cancel()
+				}()
+			}
+			return runFloor(ctx, o, cmd.OutOrStdout())
 		},
 	}
 	o.flags(cmd)
 	f := cmd.Flags()
+	f.BoolVar(&stopOnEOF, "stop-on-eof", false, "stop when standard input ends (run ends the floor so, and it exits as any program does: a profiler it runs under writes its figures)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:0", "address to listen on")
 	f.StringVar(&o.routes, "routes", "", "JSON file: repository → URIs")
 	f.StringVar(&o.dir, "dir", "", "embedded: directory of the floor's database")
@@ -336,8 +348,9 @@ func (q *redisQueue) close() error {
 // floorProc is a floor started by run, as a process of its own like the
 // regwebhook it is compared with.
 type floorProc struct {
-	cmd *exec.Cmd
-	url string
+	cmd   *exec.Cmd
+	stdin io.Closer
+	url   string
 }
 
 // startFloor runs `regwebhook-load floor` with o and the routes, and waits
@@ -354,9 +367,15 @@ func startFloor(o floorOpts, rt map[string][]string) (*floorProc, error) {
 	if err := os.WriteFile(o.routes, b, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "floor", "--listen", "127.0.0.1:0", "--routes", o.routes, "--store", o.store, "--dir", o.dir,
-		"--sync", o.sync, "--redis-addr", o.redisAddr, "--redis-key", o.redisKey, "--workers", strconv.Itoa(o.workers))
+	args := append(strings.Fields(o.wrap), self, "floor", "--listen", "127.0.0.1:0", "--routes", o.routes, "--store", o.store,
+		"--dir", o.dir, "--sync", o.sync, "--redis-addr", o.redisAddr, "--redis-key", o.redisKey,
+		"--workers", strconv.Itoa(o.workers), "--stop-on-eof")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -371,10 +390,25 @@ func startFloor(o floorOpts, rt map[string][]string) (*floorProc, error) {
 		cmd.Wait()
 		return nil, fmt.Errorf("the floor did not start: %q %v", line, err)
 	}
-	return &floorProc{cmd: cmd, url: addr}, nil
+	return &floorProc{cmd: cmd, stdin: stdin, url: addr}, nil
 }
 
+// floorExit is how long the floor has to exit once its input is closed,
+// before it is sent SIGTERM: under a profiler, writing its figures takes a
+// while.
+const floorExit = 2 * time.Minute
+
+// stop ends the floor by closing its input (--stop-on-eof), so that it exits
+// as any program does; one that has not exited after floorExit gets SIGTERM.
 func (f *floorProc) stop() error {
-	f.cmd.Process.Signal(syscall.SIGTERM)
-	return f.cmd.Wait()
+	f.stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- f.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(floorExit):
+		f.cmd.Process.Signal(syscall.SIGTERM)
+		return <-done
+	}
 }

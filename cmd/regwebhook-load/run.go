@@ -82,6 +82,7 @@ on the same file system as regwebhook's store.embedded.path.`,
 	f.IntVar(&o.pid, "pid", 0, "regwebhook's process id, on this machine: report its CPU time per envelope (0: not reported)")
 	f.IntVar(&o.repeat, "repeat", 1, "measure regwebhook and the floor this many times, in turn, and print the median ratios")
 	f.StringVar(&o.floorDir, "floor-dir", ".", "embedded: where the floor's database goes (a temporary directory inside it)")
+	f.StringVar(&o.floor.wrap, "floor-wrap", "", "a command to run the floor under, its words split at spaces (a profiler: \"valgrind --tool=callgrind\")")
 	o.floor.flags(cmd)
 	return cmd
 }
