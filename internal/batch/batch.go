@@ -28,6 +28,10 @@ type Runner[T any] struct {
 	pending   []*call[T]
 	running   bool
 	lingering bool
+
+	// calls are calls done with, for the next Do: every ack and commit
+	// makes one, and a call and its channel were two allocations.
+	calls sync.Pool
 }
 
 type call[T any] struct {
@@ -37,6 +41,15 @@ type call[T any] struct {
 	// next batch (lead true).
 	done chan struct{}
 	lead bool
+}
+
+// release keeps c for a later Do. Its done is empty: each call is sent
+// to once, and takes what it is sent, or is sent nothing when it leads
+// from the start.
+func (r *Runner[T]) release(c *call[T]) {
+	var zero T
+	c.item = zero
+	r.calls.Put(c)
 }
 
 // New returns a Runner whose batches run (at most limit items each) with
@@ -96,7 +109,12 @@ func (r *Runner[T]) Pending() int {
 // run the batch, its own item and others', and then hands the next batch to
 // another waiting caller, so no caller runs batches for longer than its own.
 func (r *Runner[T]) Do(item T) error {
-	c := &call[T]{item: item, done: make(chan struct{}, 1)}
+	c, _ := r.calls.Get().(*call[T])
+	if c == nil {
+		c = &call[T]{done: make(chan struct{}, 1)}
+	}
+	c.item, c.err, c.lead = item, nil, false
+	defer r.release(c)
 	r.mu.Lock()
 	r.pending = append(r.pending, c)
 	if r.running {
