@@ -128,12 +128,12 @@ type Dispatcher struct {
 	// grow a new stack for each request (the HTTP client's and the ack's
 	// calls go deep), some 4 % of the process's CPU under load. idle hands a
 	// job to a goroutine that waits for one; there are at most maxIdle of
-	// those, and they end when Run does (quit). maxIdle is as many as can
-	// be busy at once, the workers' and the acks' waiting to commit: with
-	// the workers' number alone, the goroutines that a batch of acks let go
-	// of together ended, and the next requests started new ones (2.2
-	// goroutines started an envelope with 16 connections on Redis, against
-	// 1.0 with it).
+	// those, and they end when Run does (quit). maxIdle is the most that
+	// can be busy at once: the workers, and the acks waiting to commit.
+	// With the workers' number alone, the goroutines that a batch of acks
+	// let go of together ended, and the next requests started new ones
+	// (2.2 goroutines started an envelope with 16 connections on Redis,
+	// against 1.0 now).
 	idle    chan func()
 	idleN   atomic.Int32
 	maxIdle int32

@@ -473,6 +473,8 @@ func TestPing(t *testing.T) {
 	}
 }
 
+// A history entry names the URI the request went to, masked, after the
+// webhook's URI changed too: the Sender keeps masked URIs by URI.
 func TestSendHistoryFollowsAChangedURI(t *testing.T) {
 	_, srv := newCapture(t, ok)
 	s := newTestSender(SenderParams{})
@@ -493,6 +495,8 @@ func TestSendHistoryFollowsAChangedURI(t *testing.T) {
 	}
 }
 
+// The masked URIs a Sender keeps are history.MaskURI's, and no more than
+// maxMasked of them, however many URIs it sent to.
 func TestMaskedURIsStayBounded(t *testing.T) {
 	s := newTestSender(SenderParams{})
 	for i := range 2*maxMasked + 10 {
