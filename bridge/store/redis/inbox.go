@@ -182,14 +182,28 @@ func inboxJob(j store.Job) bool {
 	return d < time.Minute && d > -time.Minute
 }
 
-// entryOf encodes jobs as an entry and their counts by webhook.
-func entryOf(jobs []entryJob) (entry, counts []byte) {
+// entryOf encodes jobs as an entry, after prefix, and their counts by
+// webhook. The entry, the largest thing an envelope writes (it holds its
+// jobs' payloads), is sized before it is written and is a string at once:
+// grown by appends, then copied to a string for the buffer, it was
+// allocated some four times over.
+func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
+	size := len(prefix)
+	for _, j := range jobs {
+		size += len(j.job.ID) + len(j.job.WebhookID) + len(j.str) + 3*maxHead
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(prefix)
 	var order []string
 	by := map[string]int{}
 	for _, j := range jobs {
-		entry = appendNetstring(entry, j.job.ID)
-		entry = appendNetstring(entry, j.job.WebhookID)
-		entry = appendNetstring(entry, string(j.str))
+		writeHead(&b, len(j.job.ID))
+		b.WriteString(j.job.ID)
+		writeHead(&b, len(j.job.WebhookID))
+		b.WriteString(j.job.WebhookID)
+		writeHead(&b, len(j.str))
+		b.Write(j.str)
 		if by[j.job.WebhookID] == 0 {
 			order = append(order, j.job.WebhookID)
 		}
@@ -202,7 +216,18 @@ func entryOf(jobs []entryJob) (entry, counts []byte) {
 		counts = appendNetstring(counts, w)
 		counts = appendNetstring(counts, strconv.Itoa(by[w]))
 	}
-	return entry, counts
+	return b.String(), counts
+}
+
+// maxHead is the longest head of a netstring: its length in decimal, ':'.
+const maxHead = 20
+
+// writeHead writes the head of a netstring of n bytes, as appendNetstring
+// does.
+func writeHead(b *strings.Builder, n int) {
+	var d [maxHead]byte
+	b.Write(strconv.AppendInt(d[:0], int64(n), 10))
+	b.WriteByte(':')
 }
 
 // entryJob is a job of an Ingest transaction bound for an entry.

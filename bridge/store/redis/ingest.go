@@ -416,7 +416,11 @@ const maxEntryJobs = 64
 // entryArgs adds to args the writes of one entry of jobs, for dest (see
 // commitScript's ibox).
 func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
-	entry, counts := entryOf(jobs)
+	prefix := ""
+	if dest == "h" {
+		prefix = handedMark
+	}
+	entry, counts := entryOf(prefix, jobs)
 	n := len(jobs)
 	until := time.Now().Add(heartbeat) // this process's holders score, for "b"
 	var made time.Time
@@ -429,13 +433,12 @@ func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
 			made = e.job.Created
 		}
 	}
-	// The buffer's copy must be the list's bytes: LREM finds it by them.
+	// The buffer keeps the list's bytes: LREM finds the entry by them.
 	switch dest {
 	case "h":
-		entry = append([]byte(handedMark), entry...)
-		t.handed = string(entry)
+		t.handed = entry
 	case "b":
-		t.buffered = append(t.buffered, bufferedEntry{raw: string(entry), jobs: n})
+		t.buffered = append(t.buffered, bufferedEntry{raw: entry, jobs: n})
 	}
 	return append(args, "ibox", entry, dest, counts, n, t.s.process, micros(until), micros(made))
 }
