@@ -134,7 +134,7 @@ type Dispatcher struct {
 	// let go of together ended, and the next requests started new ones
 	// (2.2 goroutines started an envelope with 16 connections on Redis,
 	// against 1.0 now).
-	idle    chan job
+	idle    chan func()
 	idleN   atomic.Int32
 	maxIdle int32
 	quit    chan struct{}
@@ -243,7 +243,7 @@ func New(p Params) *Dispatcher {
 		wakeCh:        make(chan struct{}, 1),
 		ho:            handoffs{budget: map[string]*int{}, reserved: map[string]int{}},
 		done:          make(chan result, p.Workers),
-		idle:          make(chan job),
+		idle:          make(chan func()),
 		maxIdle:       int32(p.Workers + cap(acking)),
 		quit:          make(chan struct{}),
 		acking:        acking,
@@ -445,47 +445,36 @@ func (d *Dispatcher) schedule(ctx, work context.Context) (more bool) {
 func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	d.sched.started(l.WebhookID)
 	d.wg.Add(1)
-	j := job{work: work, lease: l}
+	job := func() {
+		r, then := d.deliver(work, l)
+		if then != nil {
+			d.acking <- struct{}{}
+		}
+		d.done <- r
+		if then != nil {
+			then()
+			<-d.acking
+		}
+	}
 	select {
-	case d.idle <- j:
+	case d.idle <- job:
 	default:
-		go d.worker(j)
+		go d.worker(job)
 	}
 }
 
-// job is a leased job handed to a worker, with the context of its request.
-// A value, sent as it is: a closure over the lease put it on the heap.
-type job struct {
-	work  context.Context
-	lease store.Lease
-}
-
-// run delivers j, tells the scheduler, and commits the ack of a delivered
-// job (see deliver).
-func (d *Dispatcher) run(j job) {
-	r, a, acked := d.deliver(j.work, j.lease)
-	if acked {
-		d.acking <- struct{}{}
-	}
-	d.done <- r
-	if acked {
-		d.commitAck(j.work, j.lease, a)
-		<-d.acking
-	}
-}
-
-// worker runs j, then the jobs start gives it, until there are maxIdle
+// worker runs job, then the jobs start gives it, until there are maxIdle
 // workers waiting already or Run has ended.
-func (d *Dispatcher) worker(j job) {
+func (d *Dispatcher) worker(job func()) {
 	for {
-		d.run(j)
+		job()
 		d.wg.Done()
 		if d.idleN.Add(1) > d.maxIdle {
 			d.idleN.Add(-1)
 			return
 		}
 		select {
-		case j = <-d.idle:
+		case job = <-d.idle:
 			d.idleN.Add(-1)
 		case <-d.quit:
 			d.idleN.Add(-1)

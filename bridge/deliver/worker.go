@@ -7,7 +7,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/rule"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
@@ -41,15 +40,13 @@ type result struct {
 // is cancelled only when shutdown's grace has run out: a request it cuts is
 // not an attempt, and the job is released.
 //
-// A delivered job is acknowledged by commitAck with what deliver returns
-// (acked true), which the worker runs once it has told the scheduler that
-// the request ended: the worker's slot is free for the next request while
-// the ack commits (the store commits the acks of many workers together).
-// Run waits for it. A process that dies before the ack commits delivers the
-// job again, as it would have if it had died while the webhook answered.
-// The ack is a value, not a closure: one held the lease and the entry on
-// the heap, two objects of some 200 bytes a delivery.
-func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, a ack, acked bool) {
+// A delivered job is acknowledged by then, which the worker runs once it has
+// told the scheduler that the request ended: the worker's slot is free for
+// the next request while the ack commits (the store commits the acks of
+// many workers together). Run waits for then. A process that dies before the
+// ack commits delivers the job again, as it would have if it had died while
+// the webhook answered.
+func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then func()) {
 	r = result{webhookID: l.WebhookID, kind: released}
 	var hook *rule.Webhook
 	if set := d.hooks(); set != nil {
@@ -57,7 +54,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, a ac
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
 		d.release(ctx, d.deliveryLog(l, ""), l)
-		return r, ack{}, false
+		return r, nil
 	}
 	hookName := hook.Name
 
@@ -66,7 +63,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, a ac
 	entry, out := d.sender.Send(ctx, hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
 		d.release(ctx, d.deliveryLog(l, hookName), l)
-		return r, ack{}, false
+		return r, nil
 	}
 	now := d.now()
 	d.metrics.deliveries.WithLabelValues(hook.Name, out.Reason).Inc()
@@ -74,7 +71,17 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, a ac
 
 	if out.Kind == Success {
 		r.kind = delivered
-		return r, ack{entry: entry, hookName: hookName}, true
+		return r, func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+			defer cancel()
+			if err := d.queue.Ack(sctx, l, entry); err != nil {
+				d.storeError(d.deliveryLog(l, hookName), "ack", err)
+				return
+			}
+			if debugOn(d.log) {
+				d.deliveryLog(l, hookName).Debug("delivered")
+			}
+		}
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
@@ -110,27 +117,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, a ac
 		r.due = f.Due
 		flog.WithField("due", f.Due).Debug("delivery failed; will retry")
 	}
-	return r, ack{}, false
-}
-
-// ack is what a delivered job's ack needs: its history entry, and its
-// webhook's name for the log.
-type ack struct {
-	entry    history.Entry
-	hookName string
-}
-
-// commitAck acknowledges the delivered job l (ctx as deliver's).
-func (d *Dispatcher) commitAck(ctx context.Context, l store.Lease, a ack) {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	if err := d.queue.Ack(sctx, l, a.entry); err != nil {
-		d.storeError(d.deliveryLog(l, a.hookName), "ack", err)
-		return
-	}
-	if debugOn(d.log) {
-		d.deliveryLog(l, a.hookName).Debug("delivered")
-	}
+	return r, nil
 }
 
 // deliveryLog is the logger of a line about a delivery: it names the
