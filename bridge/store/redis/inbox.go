@@ -222,12 +222,10 @@ func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 // maxHead is the longest head of a netstring: its length in decimal, ':'.
 const maxHead = 20
 
-// writeHead writes the head of a netstring of n bytes, as appendNetstring
-// does.
+// writeHead writes appendHead's head of a netstring of n bytes to b.
 func writeHead(b *strings.Builder, n int) {
 	var d [maxHead]byte
-	b.Write(strconv.AppendInt(d[:0], int64(n), 10))
-	b.WriteByte(':')
+	b.Write(appendHead(d[:0], n))
 }
 
 // entryJob is a job of an Ingest transaction bound for an entry.

@@ -393,17 +393,13 @@ func (t *ingestTx) entries(args []any) []any {
 		// A transaction of many jobs (not a registry's envelope) makes
 		// several entries, so that a take holds a bounded number of jobs.
 		// Jobs handed off are few: as many as workers are free.
-		size := len(jobs)
-		if !handed {
-			size = maxEntryJobs
+		size, to := maxEntryJobs, dest
+		if handed {
+			size, to = len(jobs), "h"
 		}
 		for len(jobs) > 0 {
 			n := min(size, len(jobs))
-			if handed {
-				args = t.entryArgs(args, jobs[:n], "h")
-			} else {
-				args = t.entryArgs(args, jobs[:n], dest)
-			}
+			args = t.entryArgs(args, jobs[:n], to)
 			jobs = jobs[n:]
 		}
 	}

@@ -128,7 +128,13 @@ func encodeJob(j store.Job) []byte {
 // appendNetstring appends s as its length in decimal, ':' and its bytes:
 // a field of a job's string or of an inbox entry.
 func appendNetstring(b []byte, s string) []byte {
-	return append(append(strconv.AppendInt(b, int64(len(s)), 10), ':'), s...)
+	return append(appendHead(b, len(s)), s...)
+}
+
+// appendHead appends the head of a netstring of n bytes: n in decimal,
+// ':'.
+func appendHead(b []byte, n int) []byte {
+	return append(strconv.AppendInt(b, int64(n), 10), ':')
 }
 
 // cutNetstring reads the field appendNetstring wrote at the head of s.
