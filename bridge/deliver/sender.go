@@ -91,33 +91,59 @@ type Sender struct {
 	timeout   time.Duration
 	now       func() time.Time
 	newID     func() string
-	verified  *http.Client
-	insecure  *http.Client
+	// Requests go to the transports themselves, not through an
+	// http.Client: a Client copies every request's headers and URL for
+	// redirects, which are never followed here (see roundTrip).
+	verified *http.Transport
+	insecure *http.Transport
 	// bodies are the buffers answers are read into (see readBody).
 	bodies sync.Pool
-	// masked holds history.MaskURI of the URIs requests went to, for their
-	// history entries: it parses the URI, and a webhook's URI seldom
-	// changes. Emptied when it holds maxMasked.
-	masked  sync.Map
-	nmasked atomic.Int32
+	// targets holds the parsed and the masked form of the URIs requests
+	// went to (see target): a webhook's URI seldom changes. Emptied when it
+	// holds maxTargets.
+	targets  sync.Map
+	ntargets atomic.Int32
 }
 
-// maxMasked bounds Sender.masked: many more URIs than webhooks come only
+// maxTargets bounds Sender.targets: many more URIs than webhooks come only
 // from URIs changed again and again.
-const maxMasked = 4096
+const maxTargets = 4096
 
-// maskURI is history.MaskURI(uri), from s.masked when it is there.
-func (s *Sender) maskURI(uri string) string {
-	if m, ok := s.masked.Load(uri); ok {
-		return m.(string)
+// A target is a webhook URI as a request and its history entry need it.
+type target struct {
+	url    *url.URL // shared by the requests to it, which only read it
+	masked string   // history.MaskURI's
+	err    error    // why it is no URI a request can go to
+}
+
+// target returns uri's target, from s.targets when it is there: parsing
+// the URI for each request and again for its history entry was two of
+// the costliest steps of a delivery.
+func (s *Sender) target(uri string) *target {
+	if t, ok := s.targets.Load(uri); ok {
+		return t.(*target)
 	}
-	m := history.MaskURI(uri)
-	if s.nmasked.Add(1) > maxMasked {
-		s.masked.Clear()
-		s.nmasked.Store(1)
+	t := &target{masked: history.MaskURI(uri)}
+	if u, err := url.Parse(uri); err != nil {
+		// url.Error quotes the whole URI, which may carry a secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		t.err = err
+	} else {
+		// As http.NewRequest leaves it: without an empty port.
+		if strings.LastIndexByte(u.Host, ':') > strings.LastIndexByte(u.Host, ']') {
+			u.Host = strings.TrimSuffix(u.Host, ":")
+		}
+		t.url = u
 	}
-	s.masked.Store(uri, m)
-	return m
+	if s.ntargets.Add(1) > maxTargets {
+		s.targets.Clear()
+		s.ntargets.Store(1)
+	}
+	s.targets.Store(uri, t)
+	return t
 }
 
 // NewSender returns a Sender.
@@ -142,8 +168,8 @@ func NewSender(p SenderParams) *Sender {
 	if proxy == nil {
 		proxy = http.ProxyFromEnvironment
 	}
-	s.verified = newClient(keepIdle(newTransport(p.TLS, false, p.DenyNetworks, proxy), p.IdleConnsPerHost))
-	s.insecure = newClient(keepIdle(newTransport(p.TLS, true, p.DenyNetworks, proxy), p.IdleConnsPerHost))
+	s.verified = keepIdle(newTransport(p.TLS, false, p.DenyNetworks, proxy), p.IdleConnsPerHost)
+	s.insecure = keepIdle(newTransport(p.TLS, true, p.DenyNetworks, proxy), p.IdleConnsPerHost)
 	return s
 }
 
@@ -153,15 +179,6 @@ func keepIdle(t *http.Transport, perHost int) *http.Transport {
 	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, perHost)
 	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost)
 	return t
-}
-
-func newClient(t *http.Transport) *http.Client {
-	return &http.Client{
-		Transport: t,
-		// A redirect is not followed: it would turn the POST into a GET, and
-		// lead signed payloads where the webhook's owner did not send them.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // CloseIdleConnections closes the connections kept for reuse.
@@ -218,6 +235,7 @@ func (s *Sender) Ping(ctx context.Context, hook *rule.Webhook) (history.Entry, e
 
 func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (history.Entry, Outcome) {
 	start := s.now()
+	to := s.target(hook.URI)
 	e := history.Entry{
 		ID:        a.id,
 		WebhookID: hook.ID,
@@ -227,13 +245,13 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 		Timestamp: start,
 		Request: history.Request{
 			Method:     http.MethodPost,
-			RequestURI: s.maskURI(hook.URI),
+			RequestURI: to.masked,
 			Content:    string(a.body),
 		},
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, secret, err := s.newRequest(ctx, hook, a, start)
+	req, secret, err := s.newRequest(ctx, hook, to, a, start)
 	if req != nil {
 		e.Request.Headers = history.Headers(req.Header, secret)
 	}
@@ -241,11 +259,11 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 		e.Error = err.Error()
 		return e, Classify(0, nil, err, start)
 	}
-	client := s.verified
+	t := s.verified
 	if hook.InsecureSkipVerify {
-		client = s.insecure
+		t = s.insecure
 	}
-	resp, err := client.Do(req)
+	resp, err := roundTrip(t, req)
 	if err != nil {
 		end := s.now()
 		e.DurationMs = end.Sub(start).Milliseconds()
@@ -269,18 +287,33 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 	return e, out
 }
 
+// roundTrip sends req as http.Client.Do would, but for redirects, which
+// are answers here: following one would turn the POST into a GET, and lead
+// signed payloads where the webhook's owner did not send them. As Do, it
+// sends a URI's user and password as basic authentication (not recorded in
+// history) unless a header sets Authorization, and wraps errors in a
+// url.Error.
+func roundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
+	resp, err := t.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
+	if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
+		err = http.ErrSchemeMismatch
+	}
+	return nil, &url.Error{Op: "Post", URL: req.URL.Redacted(), Err: err}
+}
+
 // newRequest builds the request and names the headers whose values are
 // secret. On an error wrapping ErrInvalidRequest the request may still be
 // returned, for its headers to be recorded.
-func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, now time.Time) (*http.Request, map[string]bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URI, bytes.NewReader(a.body))
-	if err != nil {
-		// url.Error quotes the whole URI, which may carry a secret.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, history.MaskURI(hook.URI), err)
+func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target, a attempt, now time.Time) (*http.Request, map[string]bool, error) {
+	if to.err != nil {
+		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, to.masked, to.err)
 	}
 	// The headers take one map, made for as many as there are, and one
 	// array for their values: Header.Set makes a slice for each value, and
@@ -299,7 +332,19 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, 
 		values = append(values, v)
 		h[k] = values[len(values)-1 : len(values) : len(values)]
 	}
-	req.Header = h
+	// What http.NewRequestWithContext makes of a POST of a.body to to.url.
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           to.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          newBody(a.body),
+		GetBody:       func() (io.ReadCloser, error) { return newBody(a.body), nil },
+		ContentLength: int64(len(a.body)),
+		Host:          to.url.Host,
+	}).WithContext(ctx)
 	var secret map[string]bool // most webhooks have none
 	if len(hook.Headers) > 0 || hook.Secret != "" {
 		secret = make(map[string]bool, len(hook.Headers)+1)
@@ -335,6 +380,23 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, a attempt, 
 		secret[HeaderSignature] = true
 	}
 	return req, secret, nil
+}
+
+// body is a request's body: one allocation where io.NopCloser of a
+// bytes.Reader makes two.
+type body struct{ bytes.Reader }
+
+func (*body) Close() error { return nil }
+
+// newBody returns a body reading b, or http.NoBody for none, as
+// http.NewRequest does.
+func newBody(b []byte) io.ReadCloser {
+	if len(b) == 0 {
+		return http.NoBody
+	}
+	r := &body{}
+	r.Reset(b)
+	return r
 }
 
 // Sign returns the Standard Webhooks signature header value of body: for each

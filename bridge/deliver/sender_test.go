@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -473,17 +474,18 @@ func TestPing(t *testing.T) {
 	}
 }
 
-// A history entry names the URI the request went to, masked, after the
-// webhook's URI changed too: the Sender keeps masked URIs by URI.
-func TestSendHistoryFollowsAChangedURI(t *testing.T) {
-	_, srv := newCapture(t, ok)
+// After a webhook's URI changed, its requests go to the new URI and their
+// history entries name it, masked: the Sender keeps URIs parsed, by URI.
+func TestSendFollowsAChangedURI(t *testing.T) {
+	rec, srv := newCapture(t, ok)
 	s := newTestSender(SenderParams{})
 	host := "http://" + srv.Listener.Addr().String()
-	for _, c := range []struct{ uri, want string }{
-		{srv.URL, host},
-		{srv.URL + "/hooks/secretpath", host + "/…"},
-		{srv.URL, host},
-	} {
+	cases := []struct{ uri, path, want string }{
+		{srv.URL, "/", host},
+		{srv.URL + "/hooks/secretpath", "/hooks/secretpath", host + "/…"},
+		{srv.URL, "/", host},
+	}
+	for _, c := range cases {
 		hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: c.uri, Status: rule.Enabled}
 		e, out := s.Send(context.Background(), hook, testJob())
 		if out.Kind != Success {
@@ -493,21 +495,84 @@ func TestSendHistoryFollowsAChangedURI(t *testing.T) {
 			t.Errorf("entry's URI after the webhook's URI became %s: %q, want %q", c.uri, e.Request.RequestURI, c.want)
 		}
 	}
+	got := rec.got()
+	if len(got) != len(cases) {
+		t.Fatalf("%d requests received, want %d", len(got), len(cases))
+	}
+	for i, c := range cases {
+		if p := got[i].path; p != c.path {
+			t.Errorf("request %d went to path %q, want %q", i, p, c.path)
+		}
+	}
 }
 
-// The masked URIs a Sender keeps are history.MaskURI's, and no more than
-// maxMasked of them, however many URIs it sent to.
-func TestMaskedURIsStayBounded(t *testing.T) {
+// The URIs a Sender keeps are parsed as url.Parse does and masked as
+// history.MaskURI does, and no more than maxTargets of them are kept,
+// however many URIs it sent to.
+func TestTargetsStayBounded(t *testing.T) {
 	s := newTestSender(SenderParams{})
-	for i := range 2*maxMasked + 10 {
+	for i := range 2*maxTargets + 10 {
 		uri := fmt.Sprintf("https://user:pw@h%d.example/p?q=%d", i, i)
-		if got, want := s.maskURI(uri), history.MaskURI(uri); got != want {
-			t.Fatalf("maskURI(%q) = %q, want %q", uri, got, want)
+		to := s.target(uri)
+		if got, want := to.masked, history.MaskURI(uri); got != want {
+			t.Fatalf("target(%q).masked = %q, want %q", uri, got, want)
+		}
+		if to.err != nil || to.url.String() != uri {
+			t.Fatalf("target(%q) = %v, %v", uri, to.url, to.err)
 		}
 	}
 	n := 0
-	s.masked.Range(func(_, _ any) bool { n++; return true })
-	if n > maxMasked {
-		t.Errorf("%d URIs kept, want at most %d", n, maxMasked)
+	s.targets.Range(func(_, _ any) bool { n++; return true })
+	if n > maxTargets {
+		t.Errorf("%d URIs kept, want at most %d", n, maxTargets)
+	}
+}
+
+// A URI's user and password go as basic authentication, as an http.Client
+// sends them, unless the webhook sets Authorization itself; history records
+// neither the URI's password nor that header.
+func TestSendUsesTheURIsUserAsBasicAuthentication(t *testing.T) {
+	c, srv := newCapture(t, ok)
+	s := newTestSender(SenderParams{})
+	u, _ := url.Parse(srv.URL)
+	u.User = url.UserPassword("ci", "s3cret")
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: u.String() + "/hook", Status: rule.Enabled}
+	e, out := s.Send(context.Background(), hook, testJob())
+	if out.Kind != Success {
+		t.Fatalf("send: %+v", out)
+	}
+	hook.Headers = map[string]string{"Authorization": "Bearer tok"}
+	if _, out := s.Send(context.Background(), hook, testJob()); out.Kind != Success {
+		t.Fatalf("send with an Authorization header: %+v", out)
+	}
+	got := c.got()
+	if len(got) != 2 {
+		t.Fatalf("%d requests received, want 2", len(got))
+	}
+	if user, pw, ok := (&http.Request{Header: got[0].header}).BasicAuth(); !ok || user != "ci" || pw != "s3cret" {
+		t.Errorf("basic authentication received: %q, %q, %v; want ci, s3cret", user, pw, ok)
+	}
+	if a := got[1].header.Get("Authorization"); a != "Bearer tok" {
+		t.Errorf("Authorization with the webhook's own header: %q, want Bearer tok", a)
+	}
+	if _, ok := e.Request.Headers["Authorization"]; ok || strings.Contains(e.Request.RequestURI, "s3cret") {
+		t.Errorf("history shows the URI's credentials: %q, %v", e.Request.RequestURI, e.Request.Headers)
+	}
+}
+
+// An https URI whose server speaks plain HTTP fails with a message that
+// says so, as an http.Client's does, and names the URI masked.
+func TestSendHTTPSToAPlainServerSaysSo(t *testing.T) {
+	_, srv := newCapture(t, ok)
+	s := newTestSender(SenderParams{})
+	uri := "https://" + srv.Listener.Addr().String() + "/hooks/secretpath"
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: uri, Status: rule.Enabled}
+	e, out := s.Send(context.Background(), hook, testJob())
+	if out.Kind == Success {
+		t.Fatalf("send: %+v, want a failure", out)
+	}
+	want := "Post https://" + srv.Listener.Addr().String() + "/…: " + http.ErrSchemeMismatch.Error()
+	if e.Error != want {
+		t.Errorf("entry's error %q, want %q", e.Error, want)
 	}
 }
