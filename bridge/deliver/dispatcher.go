@@ -143,6 +143,8 @@ type Dispatcher struct {
 	// deliver, workers wait for a slot before taking the next job, so that
 	// acks pending (and the deliveries a crash would repeat) stay bounded.
 	acking chan struct{}
+	// storeCtx: the contexts of the workers' and the scheduler's store calls.
+	storeCtx storeContexts
 
 	// Owned by the Run goroutine.
 	sched        *scheduler
@@ -419,9 +421,7 @@ func (d *Dispatcher) schedule(ctx, work context.Context) (more bool) {
 			continue
 		}
 		// Not cancelled with ctx: jobs the store leased must reach a worker.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		res, err := d.queue.Lease(lctx, store.LeaseRequest{Now: now, For: d.lease, Want: want})
-		cancel()
+		res, err := d.queue.Lease(d.storeCtx.get(), store.LeaseRequest{Now: now, For: d.lease, Want: want})
 		if err != nil {
 			d.storeFailed(now, "lease", err)
 			return false

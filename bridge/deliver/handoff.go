@@ -375,6 +375,6 @@ func (d *Dispatcher) stopHandoffs() {
 // releaseAll puts jobs handed but never tried back in the queue.
 func (d *Dispatcher) releaseAll(leases []store.Lease) {
 	for _, l := range leases {
-		d.release(context.Background(), d.log.WithField("delivery", l.ID), l)
+		d.release(d.log.WithField("delivery", l.ID), l)
 	}
 }

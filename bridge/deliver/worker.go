@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -13,6 +14,41 @@ import (
 
 // storeTimeout bounds one store call of a worker or of the scheduler.
 const storeTimeout = 30 * time.Second
+
+// storeContexts hands out the contexts of store calls: each ends
+// storeTimeout after it was made, or up to renewEvery sooner, and none is
+// cancelled otherwise (jobs leased must reach a worker, and acks commit
+// through a shutdown). The calls of a renewEvery share one: a context, its
+// timer and its Done channel for each call (a lease, an ack, each delivery
+// several) were a tenth of regwebhook's allocations. Its zero value is
+// ready.
+type storeContexts struct {
+	now func() time.Time // time.Now when nil; tests set it
+
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc // never called: calls may hold ctx until it ends by itself
+	renew  time.Time          // when ctx is no longer handed out
+}
+
+// renewEvery is how often storeContexts makes a context.
+const renewEvery = time.Second
+
+// get returns a context for one store call.
+func (c *storeContexts) get() context.Context {
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	t := now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil || !t.Before(c.renew) {
+		c.ctx, c.cancel = context.WithDeadline(context.Background(), t.Add(storeTimeout))
+		c.renew = t.Add(renewEvery)
+	}
+	return c.ctx
+}
 
 // resultKind is how a leased job ended, as the scheduler sees it.
 type resultKind int
@@ -53,7 +89,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 		hook, _ = set.ByID(l.WebhookID)
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
-		d.release(ctx, d.deliveryLog(l, ""), l)
+		d.release(d.deliveryLog(l, ""), l)
 		return r, nil
 	}
 	hookName := hook.Name
@@ -62,7 +98,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 	r.at = start
 	entry, out := d.sender.Send(ctx, hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
-		d.release(ctx, d.deliveryLog(l, hookName), l)
+		d.release(d.deliveryLog(l, hookName), l)
 		return r, nil
 	}
 	now := d.now()
@@ -72,9 +108,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 	if out.Kind == Success {
 		r.kind = delivered
 		return r, func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-			defer cancel()
-			if err := d.queue.Ack(sctx, l, entry); err != nil {
+			if err := d.queue.Ack(d.storeCtx.get(), l, entry); err != nil {
 				d.storeError(d.deliveryLog(l, hookName), "ack", err)
 				return
 			}
@@ -83,9 +117,6 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 			}
 		}
 	}
-
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
 
 	r.kind = failed
 	f := store.Failure{
@@ -106,7 +137,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 		f.Due = now.Add(d.backoff.Delay(l.Attempts))
 	}
 	flog := d.deliveryLog(l, hookName).WithField("reason", out.Reason)
-	dead, err := d.queue.Fail(sctx, l, f)
+	dead, err := d.queue.Fail(d.storeCtx.get(), l, f)
 	switch {
 	case err != nil:
 		d.storeError(flog, "fail", err)
@@ -152,10 +183,8 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-func (d *Dispatcher) release(ctx context.Context, log logrus.FieldLogger, l store.Lease) {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	if err := d.queue.Release(sctx, l); err != nil {
+func (d *Dispatcher) release(log logrus.FieldLogger, l store.Lease) {
+	if err := d.queue.Release(d.storeCtx.get(), l); err != nil {
 		d.storeError(log, "release", err)
 	}
 }
