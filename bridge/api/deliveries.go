@@ -87,7 +87,7 @@ func (a *api) deadLetters(w http.ResponseWriter, r *http.Request) {
 	for i, d := range dead {
 		out.Items[i] = DeadLetter{
 			ID: d.ID, EventID: d.EventID, Action: d.Action, Attempts: d.Attempts, Created: d.Created, Died: d.Died,
-			Error: d.Error, Redelivery: d.Redelivery, ContentType: d.ContentType, Content: string(d.Payload),
+			Error: d.Error, Redelivery: d.Redelivery, ContentType: d.ContentType, Content: d.Payload,
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -76,7 +76,7 @@ func (h *harness) enqueueDue(hookID string, n int, now time.Time) []string {
 			ids = append(ids, id)
 			err := tx.Enqueue(context.Background(), store.Job{
 				ID: id, WebhookID: hookID, EventID: "event-" + id, Action: "push",
-				Payload: []byte(`{"id":"` + id + `"}`), ContentType: "application/json",
+				Payload: `{"id":"` + id + `"}`, ContentType: "application/json",
 				Created: now, Due: now,
 			})
 			if err != nil {

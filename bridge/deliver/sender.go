@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -191,7 +190,7 @@ func (s *Sender) CloseIdleConnections() {
 type attempt struct {
 	id, eventID, action string
 	number              int
-	body                []byte
+	body                string
 	contentType         string
 	redelivery          bool
 }
@@ -227,7 +226,7 @@ func (s *Sender) Ping(ctx context.Context, hook *rule.Webhook) (history.Entry, e
 		eventID:     id,
 		action:      string(event.Ping),
 		number:      1,
-		body:        body,
+		body:        string(body),
 		contentType: contentType,
 	})
 	return e, nil
@@ -246,7 +245,7 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 		Request: history.Request{
 			Method:     http.MethodPost,
 			RequestURI: to.masked,
-			Content:    string(a.body),
+			Content:    a.body,
 		},
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -376,26 +375,26 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 		ts := strconv.FormatInt(now.Unix(), 10)
 		set(HeaderSignatureID, a.id)
 		set(HeaderSignatureTimestamp, ts)
-		set(HeaderSignature, Sign(keys, a.id, ts, a.body))
+		set(HeaderSignature, Sign(keys, a.id, ts, []byte(a.body)))
 		secret[HeaderSignature] = true
 	}
 	return req, secret, nil
 }
 
 // body is a request's body: one allocation where io.NopCloser of a
-// bytes.Reader makes two.
-type body struct{ bytes.Reader }
+// strings.Reader makes two.
+type body struct{ strings.Reader }
 
 func (*body) Close() error { return nil }
 
-// newBody returns a body reading b, or http.NoBody for none, as
+// newBody returns a body reading s, or http.NoBody for none, as
 // http.NewRequest does.
-func newBody(b []byte) io.ReadCloser {
-	if len(b) == 0 {
+func newBody(s string) io.ReadCloser {
+	if s == "" {
 		return http.NoBody
 	}
 	r := &body{}
-	r.Reset(b)
+	r.Reset(s)
 	return r
 }
 

@@ -122,7 +122,7 @@ func testJob() store.Job {
 		WebhookID:   "wh-1",
 		EventID:     "event-1",
 		Action:      "push",
-		Payload:     []byte(`{"id":"event-1",  "action":"push", "z":1, "a":2}`), // not canonical JSON: sent as is
+		Payload:     `{"id":"event-1",  "action":"push", "z":1, "a":2}`, // not canonical JSON: sent as is
 		ContentType: "application/json",
 		Attempts:    2,
 		Redelivery:  true,
@@ -154,7 +154,7 @@ func TestSendRequest(t *testing.T) {
 	if r.method != http.MethodPost || r.path != "/hooks/T000/B000/XXXXsecretpath" {
 		t.Errorf("request %s %s, want POST to the webhook's path", r.method, r.path)
 	}
-	if string(r.body) != string(job.Payload) {
+	if string(r.body) != job.Payload {
 		t.Errorf("body %q, want the payload byte for byte %q", r.body, job.Payload)
 	}
 	ts := strconv.FormatInt(fixedNow.Unix(), 10)
@@ -204,7 +204,7 @@ func TestSendRequest(t *testing.T) {
 				"Webhook-Timestamp":       ts,
 				"Webhook-Signature":       "***",
 			},
-			Content: string(job.Payload),
+			Content: job.Payload,
 		},
 		Response: &history.Response{
 			StatusCode: 202, ReasonPhrase: "Accepted", Content: `{"ok":true}`,

@@ -246,7 +246,7 @@ func TestACRPayload(t *testing.T) {
 		t.Fatalf("lease: %v %v", res.Leases, err)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(res.Leases[0].Payload, &got); err != nil {
+	if err := json.Unmarshal([]byte(res.Leases[0].Payload), &got); err != nil {
 		t.Fatal(err)
 	}
 	wantPayload := map[string]any{

@@ -363,21 +363,22 @@ type renders []rendered
 
 type rendered struct {
 	format      rule.Format
-	body        []byte
+	body        string // its jobs' Payload
 	contentType string
 }
 
 // render returns ev's payload in format f.
-func (r *renders) render(f rule.Format, ev *event.Event) ([]byte, string, error) {
+func (r *renders) render(f rule.Format, ev *event.Event) (string, string, error) {
 	for _, p := range *r {
 		if p.format == f {
 			return p.body, p.contentType, nil
 		}
 	}
-	body, contentType, err := payload.Render(f, ev)
+	b, contentType, err := payload.Render(f, ev)
 	if err != nil {
-		return nil, "", err
+		return "", "", err
 	}
+	body := string(b)
 	*r = append(*r, rendered{f, body, contentType})
 	return body, contentType, nil
 }

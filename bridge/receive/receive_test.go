@@ -116,7 +116,7 @@ func (e *env) jobs() []job {
 	var out []job
 	for _, l := range res.Leases {
 		var p event.Event
-		if err := json.Unmarshal(l.Payload, &p); err != nil {
+		if err := json.Unmarshal([]byte(l.Payload), &p); err != nil {
 			e.t.Fatalf("payload of %s: %v", l.ID, err)
 		}
 		h, _ := e.hooks.ByID(l.WebhookID)

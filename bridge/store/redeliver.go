@@ -73,7 +73,7 @@ func FromEntry(e history.Entry, now time.Time) (Job, error) {
 		WebhookID:   e.WebhookID,
 		EventID:     e.EventID,
 		Action:      e.Action,
-		Payload:     []byte(e.Request.Content),
+		Payload:     e.Request.Content,
 		ContentType: ct,
 	}, now), nil
 }

@@ -37,7 +37,7 @@ type Job struct {
 	WebhookID   string
 	EventID     string
 	Action      string
-	Payload     []byte // rendered once, at enqueue
+	Payload     string // rendered once, at enqueue
 	ContentType string
 	Created     time.Time // made or redelivered; maxage runs from here
 	Redelivery  bool

@@ -262,7 +262,7 @@ func TestDelete(t *testing.T) {
 	now := time.Now()
 	err := f.st.Ingest(f.ctx, func(tx store.Tx) error {
 		for _, id := range []string{made.ID, cfg.ID} {
-			j := store.Job{ID: "job-" + id, WebhookID: id, EventID: "e", Action: "push", Payload: []byte(`{}`), Created: now, Due: now}
+			j := store.Job{ID: "job-" + id, WebhookID: id, EventID: "e", Action: "push", Payload: `{}`, Created: now, Due: now}
 			if err := tx.Enqueue(f.ctx, j); err != nil {
 				return err
 			}

@@ -80,7 +80,7 @@ func (f *fixture) enqueue(t *testing.T, webhookID string, n int) {
 		for i := range n {
 			job := store.Job{
 				ID: fmt.Sprintf("%s-job%d", webhookID, i), WebhookID: webhookID, EventID: fmt.Sprintf("event%d", i),
-				Action: "push", Payload: []byte(`{}`), ContentType: "application/json", Created: now, Due: now,
+				Action: "push", Payload: `{}`, ContentType: "application/json", Created: now, Due: now,
 			}
 			if err := tx.Enqueue(f.ctx, job); err != nil {
 				return err

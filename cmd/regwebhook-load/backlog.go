@@ -233,10 +233,11 @@ func fillBacklog(ctx context.Context, o backlogOpts, w *workload, events int, sk
 						Digest: fmt.Sprintf("sha256:%064x", seq), Repository: w.repo(0), Tag: "t" + strconv.Itoa(seq)},
 					Request: event.Request{ID: "req-" + strconv.Itoa(seq), Host: "registry.example.com", Method: "PUT", UserAgent: "regwebhook-load"},
 				}
-				body, ctype, err := payload.Render(rule.ACR, &ev)
+				rendered, ctype, err := payload.Render(rule.ACR, &ev)
 				if err != nil {
 					return err
 				}
+				body := string(rendered)
 				for _, h := range hooks {
 					job := store.Job{ID: receive.DeliveryID(ev.ID, h.ID), WebhookID: h.ID, EventID: ev.ID, Action: "push",
 						Payload: body, ContentType: ctype, Created: now, Due: now}

@@ -414,7 +414,7 @@ func queueJobs(t *testing.T, addr, prefix string, n int) {
 		t.Fatalf("webhooks: %d, error %v; want the replicas' one", len(hooks), err)
 	}
 	now := time.Now()
-	payload := []byte(`{"id":"x","action":"push","target":{"repository":"team/app","tag":"v1"}}`)
+	payload := `{"id":"x","action":"push","target":{"repository":"team/app","tag":"v1"}}`
 	for from := 0; from < n; from += 500 {
 		err := s.Ingest(ctx, func(tx store.Tx) error {
 			for i := from; i < min(from+500, n); i++ {

@@ -133,7 +133,7 @@ func TestVerifiesRegwebhookRequests(t *testing.T) {
 			payload := `{"id":"ev-1","action":"push","target":{"repository":"team/app","tag":"v1"}}`
 			entry, out := sender.Send(context.Background(), hook, store.Job{
 				ID: "delivery-1", WebhookID: hook.ID, EventID: "ev-1", Action: "push",
-				Payload: []byte(payload), ContentType: "application/json", Attempts: 1,
+				Payload: payload, ContentType: "application/json", Attempts: 1,
 			})
 			if entry.Response == nil {
 				t.Fatalf("no answer: %s", entry.Error)

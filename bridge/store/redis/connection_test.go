@@ -172,7 +172,7 @@ func TestTLS(t *testing.T) {
 			c.o.Prefix = "rw:"
 			s := open(t, c.o)
 			now := time.Now()
-			j := store.Job{ID: "a", WebhookID: "w", Payload: []byte("{}"), Created: now, Due: now}
+			j := store.Job{ID: "a", WebhookID: "w", Payload: "{}", Created: now, Due: now}
 			if err := s.Ingest(ctx, func(tx store.Tx) error { return tx.Enqueue(ctx, j) }); err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,7 @@ func deleteFixture(t *testing.T, jobs int, now time.Time) (*redis.Store, redis.O
 	for done := 0; done < jobs; done += 1000 {
 		err := s.Ingest(ctx, func(tx store.Tx) error {
 			for i := done; i < min(done+1000, jobs); i++ {
-				if err := tx.Enqueue(ctx, store.Job{ID: fmt.Sprint("w-", i), WebhookID: "w", Payload: []byte("p"), Created: now, Due: now}); err != nil {
+				if err := tx.Enqueue(ctx, store.Job{ID: fmt.Sprint("w-", i), WebhookID: "w", Payload: "p", Created: now, Due: now}); err != nil {
 					return err
 				}
 			}
@@ -38,7 +38,7 @@ func deleteFixture(t *testing.T, jobs int, now time.Time) (*redis.Store, redis.O
 		}
 	}
 	err := s.Ingest(ctx, func(tx store.Tx) error {
-		return tx.Enqueue(ctx, store.Job{ID: "x-0", WebhookID: "x", Payload: []byte("p"), Created: now, Due: now})
+		return tx.Enqueue(ctx, store.Job{ID: "x-0", WebhookID: "x", Payload: "p", Created: now, Due: now})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestDeleteWebhookRemovesItsLeasedJobsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := s.Ingest(ctx, func(tx store.Tx) error {
-			return tx.Enqueue(ctx, store.Job{ID: "job-" + id, WebhookID: id, Payload: []byte("p"), Created: now, Due: now})
+			return tx.Enqueue(ctx, store.Job{ID: "job-" + id, WebhookID: id, Payload: "p", Created: now, Due: now})
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -38,7 +38,7 @@ func commitEnvelopes(t *testing.T, s *redis.Store, n int, now time.Time, webhook
 			for _, w := range webhooks {
 				id := fmt.Sprintf("e%d-%s", i, w)
 				j := store.Job{ID: id, WebhookID: w, EventID: fmt.Sprint("e", i), Action: "push",
-					Payload: []byte(`{"id":"` + id + `"}`), ContentType: "application/json", Created: now, Due: now}
+					Payload: `{"id":"` + id + `"}`, ContentType: "application/json", Created: now, Due: now}
 				if err := tx.Enqueue(ctx, j); err != nil {
 					return err
 				}

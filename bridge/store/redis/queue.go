@@ -175,7 +175,7 @@ func jobOf(id string, f *jobFields) (store.Job, error) {
 		Action:      f[2],
 		ContentType: f[3],
 		Redelivery:  f[5] == "1",
-		Payload:     []byte(f[8]),
+		Payload:     f[8],
 	}
 	var err error
 	if j.Created, err = fromNanos(f[4]); err != nil {

@@ -64,7 +64,7 @@ func TestJobsOfEarlierVersionsAreDelivered(t *testing.T) {
 		t.Fatalf("lease: %+v, %v; want the queued job", res.Leases, err)
 	}
 	l := res.Leases[0]
-	if l.ID != "queued" || string(l.Payload) != `{"id":"queued"}` || l.Attempts != 1 {
+	if l.ID != "queued" || l.Payload != `{"id":"queued"}` || l.Attempts != 1 {
 		t.Errorf("leased %q, payload %q, attempts %d; want queued, its payload from its hash, 1", l.ID, l.Payload, l.Attempts)
 	}
 	if err := s.Ack(ctx, l, history.Entry{ID: l.ID, WebhookID: "w", Attempt: 1}); err != nil {
@@ -80,7 +80,7 @@ func TestJobsOfEarlierVersionsAreDelivered(t *testing.T) {
 	if err != nil || len(res.Leases) != 1 {
 		t.Fatalf("lease after reclaim: %+v, %v; want the reclaimed job", res.Leases, err)
 	}
-	if l := res.Leases[0]; l.ID != "leased" || l.Attempts != 2 || string(l.Payload) != `{"id":"leased"}` {
+	if l := res.Leases[0]; l.ID != "leased" || l.Attempts != 2 || l.Payload != `{"id":"leased"}` {
 		t.Errorf("leased %q, attempts %d, payload %q; want leased, 2 (the earlier lease's attempt counted once), its payload", l.ID, l.Attempts, l.Payload)
 	}
 	d, err := s.Depth(ctx, later)
@@ -118,7 +118,7 @@ func TestJobsOfThePreviousVersionAreDelivered(t *testing.T) {
 		return res.Leases[0]
 	}
 	l := lease(now)
-	if l.ID != "prev" || l.EventID != "e-prev" || string(l.Payload) != `{"id":"prev"}` || l.Attempts != 1 || !l.Created.Equal(now) {
+	if l.ID != "prev" || l.EventID != "e-prev" || l.Payload != `{"id":"prev"}` || l.Attempts != 1 || !l.Created.Equal(now) {
 		t.Fatalf("leased %+v; want prev, event e-prev, its payload from pl:prev, attempt 1, created %v", l, now)
 	}
 	retry := now.Add(time.Second)
@@ -130,7 +130,7 @@ func TestJobsOfThePreviousVersionAreDelivered(t *testing.T) {
 		t.Errorf("attempts in job:prev after a failure = %q, want 1", got)
 	}
 	l = lease(retry)
-	if l.Attempts != 2 || !l.Due.Equal(retry) || string(l.Payload) != `{"id":"prev"}` {
+	if l.Attempts != 2 || !l.Due.Equal(retry) || l.Payload != `{"id":"prev"}` {
 		t.Fatalf("leased again %+v; want attempt 2, due %v, its payload", l, retry)
 	}
 	f.Now, f.Entry.Attempt = retry, 2
@@ -141,7 +141,7 @@ func TestJobsOfThePreviousVersionAreDelivered(t *testing.T) {
 	if err != nil || len(dl) != 1 {
 		t.Fatalf("dead letters: %+v, %v; want the job", dl, err)
 	}
-	if d := dl[0]; d.ID != "prev" || d.EventID != "e-prev" || d.Attempts != 2 || string(d.Payload) != `{"id":"prev"}` || d.Error != "503" {
+	if d := dl[0]; d.ID != "prev" || d.EventID != "e-prev" || d.Attempts != 2 || d.Payload != `{"id":"prev"}` || d.Error != "503" {
 		t.Errorf("dead letter %+v; want prev, e-prev, 2 attempts, its payload, error 503", d)
 	}
 	if n := c.Exists(ctx, p+"job:prev", p+"pl:prev", p+"j:prev").Val(); n != 0 {
@@ -158,9 +158,9 @@ func TestJobFieldsOfAnyBytes(t *testing.T) {
 	s, o := openShared(t)
 	now := time.Now().Truncate(time.Microsecond)
 	odd := store.Job{ID: "odd", WebhookID: "w:1", EventID: "3:ab:\n7:", Action: "", ContentType: "a:b",
-		Created: now, Due: now, Redelivery: true, Attempts: 2, Payload: []byte("12:{\"x\":1}")}
+		Created: now, Due: now, Redelivery: true, Attempts: 2, Payload: "12:{\"x\":1}"}
 	handed := odd
-	handed.ID, handed.WebhookID, handed.Payload = "handed", "w:2", nil
+	handed.ID, handed.WebhookID, handed.Payload = "handed", "w:2", ""
 	var leases []store.Lease
 	err := s.Ingest(ctx, func(tx store.Tx) error {
 		if err := tx.Enqueue(ctx, odd); err != nil {
@@ -185,7 +185,7 @@ func TestJobFieldsOfAnyBytes(t *testing.T) {
 	want.Attempts++
 	if got.ID != want.ID || got.WebhookID != want.WebhookID || got.EventID != want.EventID || got.Action != want.Action ||
 		got.ContentType != want.ContentType || !got.Created.Equal(want.Created) || !got.Due.Equal(want.Due) ||
-		got.Redelivery != want.Redelivery || got.Attempts != want.Attempts || string(got.Payload) != string(want.Payload) {
+		got.Redelivery != want.Redelivery || got.Attempts != want.Attempts || got.Payload != want.Payload {
 		t.Errorf("leased %+v, want %+v", got, want)
 	}
 	// The handed job, once its lease ran out, is leased from its string.

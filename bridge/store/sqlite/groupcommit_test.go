@@ -139,7 +139,7 @@ func waitPending(t *testing.T, s *Store, n int) {
 
 // testJob is a job of webhook w, due at now, its payload its id.
 func testJob(id string, now time.Time) store.Job {
-	return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte(id), Created: now, Due: now}
+	return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: id, Created: now, Due: now}
 }
 
 func errString(err error) string {

@@ -28,7 +28,7 @@ func TestLeasesAreHeldInMemory(t *testing.T) {
 	err = s.Ingest(ctx, func(tx store.Tx) error {
 		for _, id := range []string{"a", "b"} {
 			if err := tx.Enqueue(ctx, store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push",
-				Payload: []byte(`{"n":"` + id + `"}`), Created: now, Due: now}); err != nil {
+				Payload: `{"n":"` + id + `"}`, Created: now, Due: now}); err != nil {
 				return err
 			}
 		}

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -32,11 +31,12 @@ type scanner interface {
 func scanJob(r scanner, extra ...any) (store.Job, error) {
 	var j store.Job
 	var created, due int64
-	dest := append([]any{&j.ID, &j.WebhookID, &j.EventID, &j.Action, &j.ContentType, &created, &j.Redelivery, &j.Attempts, &due, &j.Payload}, extra...)
+	var payload sql.NullString // NULL: a job leaseJobs reads only for its due time
+	dest := append([]any{&j.ID, &j.WebhookID, &j.EventID, &j.Action, &j.ContentType, &created, &j.Redelivery, &j.Attempts, &due, &payload}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return store.Job{}, err
 	}
-	j.Created, j.Due = fromNanos(created), fromNanos(due)
+	j.Created, j.Due, j.Payload = fromNanos(created), fromNanos(due), payload.String
 	return j, nil
 }
 
@@ -89,7 +89,7 @@ type ingestTx struct {
 
 // body is a payload stored in bodies, and its row.
 type body struct {
-	payload []byte
+	payload string
 	seq     int64
 }
 
@@ -186,9 +186,9 @@ func (t *ingestTx) insert(ctx context.Context, j store.Job) (int64, error) {
 
 // body returns the row of payload in bodies, storing it unless this
 // transaction already did. A new body has no refs until a job points at it.
-func (t *ingestTx) body(ctx context.Context, payload []byte) (int64, error) {
+func (t *ingestTx) body(ctx context.Context, payload string) (int64, error) {
 	for _, b := range t.bodies {
-		if bytes.Equal(b.payload, payload) {
+		if b.payload == payload {
 			return b.seq, nil
 		}
 	}
@@ -214,12 +214,13 @@ func (t *ingestTx) finish(ctx context.Context) error {
 	return nil
 }
 
-// payloadArg keeps a nil payload from becoming NULL.
-func payloadArg(p []byte) []byte {
-	if p == nil {
+// payloadArg binds a payload as a BLOB, as payloads always were (a string
+// binds as TEXT), and an empty one not as NULL.
+func payloadArg(p string) []byte {
+	if p == "" {
 		return []byte{}
 	}
-	return p
+	return []byte(p)
 }
 
 // Lease takes, for each webhook of req.Want, up to its count of due queued

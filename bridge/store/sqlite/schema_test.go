@@ -65,7 +65,7 @@ func TestMigrateFromVersion1KeepsTheQueue(t *testing.T) {
 	}
 	var got []leasedJob
 	for _, l := range res.Leases {
-		got = append(got, leasedJob{l.ID, l.Attempts, string(l.Payload)})
+		got = append(got, leasedJob{l.ID, l.Attempts, l.Payload})
 	}
 	want := []leasedJob{{"leased", 2, "payload of leased"}, {"queued", 1, "payload of queued"}}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -97,7 +97,7 @@ func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 	s := openTemp(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	job := func(id, webhook, payload string) store.Job {
-		return store.Job{ID: id, WebhookID: webhook, EventID: "e", Action: "push", Payload: []byte(payload), Created: now, Due: now}
+		return store.Job{ID: id, WebhookID: webhook, EventID: "e", Action: "push", Payload: payload, Created: now, Due: now}
 	}
 	enqueue := func(jobs ...store.Job) {
 		t.Helper()
@@ -147,7 +147,7 @@ func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 		t.Fatalf("lease: got %d jobs, error %v; want 3", len(res.Leases), err)
 	}
 	for _, l := range res.Leases {
-		if want := map[string]string{"a1": "acr", "a2": "acr", "a3": "cloudevents"}[l.ID]; string(l.Payload) != want {
+		if want := map[string]string{"a1": "acr", "a2": "acr", "a3": "cloudevents"}[l.ID]; l.Payload != want {
 			t.Errorf("job %s leased with payload %q, want %q", l.ID, l.Payload, want)
 		}
 	}
@@ -165,7 +165,7 @@ func TestPayloadsAreStoredOnceAndRemovedWithTheirLastJob(t *testing.T) {
 	}
 	check("a3 released", "cloudevents x1")
 	dl, err := s.DeadLetters(ctx, "w2")
-	if err != nil || len(dl) != 1 || string(dl[0].Payload) != "acr" {
+	if err != nil || len(dl) != 1 || dl[0].Payload != "acr" {
 		t.Errorf("dead letters of w2: got %+v, error %v; want a2 with its payload", dl, err)
 	}
 }
@@ -201,7 +201,7 @@ func TestOnlyLazyBatchesCommitWithoutSync(t *testing.T) {
 	// A real ack is lazy, and what follows it is not.
 	now := time.Now()
 	err := s.Ingest(ctx, func(tx store.Tx) error {
-		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", EventID: "e", Action: "push", Payload: []byte("p"), Created: now, Due: now})
+		return tx.Enqueue(ctx, store.Job{ID: "a", WebhookID: "w", EventID: "e", Action: "push", Payload: "p", Created: now, Due: now})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -129,7 +129,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	job := func(id string, due time.Duration) store.Job {
-		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: []byte("p-" + id),
+		return store.Job{ID: id, WebhookID: "w", EventID: "e-" + id, Action: "push", Payload: "p-" + id,
 			ContentType: "application/json", Created: now, Due: now.Add(due)}
 	}
 	hook := &rule.Webhook{ID: "w", Name: "webhook1", URI: "http://example.com/", Headers: map[string]string{"A": "b"},

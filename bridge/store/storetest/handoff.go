@@ -49,7 +49,7 @@ var handoffCases = []testCase{
 		a := f.job("a", "w", 0, 0)
 		f.enqueue(a)
 		again := a
-		again.Payload = []byte(`{"other":true}`)
+		again.Payload = `{"other":true}`
 		f.wantHanded(f.handoff(f.at(time.Minute), []store.Job{again}))
 		f.wantState(f.base, State{Depth: store.Depth{Ready: 1}}, "w")
 		f.wantLeases(f.base, map[string]int{"w": 1}, []store.Lease{leased(a, 1, f.base)}, nil)

@@ -66,7 +66,7 @@ var ingestCases = []testCase{
 		f.enqueue(a, b)
 		f.leaseOne(f.base, "w") // a
 		again := func(j store.Job) store.Job {
-			j.Payload, j.Due = []byte("other"), f.at(-hour)
+			j.Payload, j.Due = "other", f.at(-hour)
 			return j
 		}
 		f.enqueue(again(a), again(b))
@@ -133,10 +133,10 @@ var queueCases = []testCase{
 		}
 		payloads := map[string]string{}
 		for _, j := range jobs {
-			payloads[j.ID] = string(j.Payload)
+			payloads[j.ID] = j.Payload
 		}
 		for _, l := range res.Leases {
-			if p, ok := payloads[l.ID]; !ok || string(l.Payload) != p {
+			if p, ok := payloads[l.ID]; !ok || l.Payload != p {
 				f.t.Errorf("leased job %q with payload %q, want one of the jobs queued, with its payload", l.ID, l.Payload)
 			}
 			delete(payloads, l.ID)

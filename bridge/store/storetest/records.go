@@ -52,7 +52,7 @@ var recordCases = []testCase{
 		var jobs []store.Job
 		for i := range 8 * Limits().History {
 			j := f.job(fmt.Sprintf("j%02d", i), fmt.Sprintf("w%d", i%8), 0, 0)
-			j.Payload = []byte(fmt.Sprintf(`{"id":"%s","pad":"%s"}`, j.ID, strings.Repeat("x", 97*i)))
+			j.Payload = fmt.Sprintf(`{"id":"%s","pad":"%s"}`, j.ID, strings.Repeat("x", 97*i))
 			jobs = append(jobs, j)
 			hooks[j.WebhookID]++
 		}

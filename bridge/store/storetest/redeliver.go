@@ -80,7 +80,7 @@ var redeliverCases = []testCase{
 			f.t.Fatalf("redeliver: %v", err)
 		}
 		want := redelivered(a, f.base)
-		want.Payload = []byte(`{"id":"newer"}`)
+		want.Payload = `{"id":"newer"}`
 		f.wantState(f.base, State{
 			Depth:   store.Depth{Ready: 1},
 			History: map[string][]history.Entry{"w": {ping, newer, f.sent(a, 1, 200)}},

@@ -98,7 +98,7 @@ func (f *fixture) job(id, webhook string, created, due time.Duration) store.Job 
 		WebhookID:   webhook,
 		EventID:     "event-" + id,
 		Action:      "push",
-		Payload:     []byte(`{"id":"event-` + id + `"}`),
+		Payload:     `{"id":"event-` + id + `"}`,
 		ContentType: "application/json",
 		Created:     f.at(created),
 		Due:         f.at(due),
@@ -119,7 +119,7 @@ func (f *fixture) entry(j store.Job, attempt int, status int) history.Entry {
 			Method:     "POST",
 			RequestURI: "https://hooks.example.com/…",
 			Headers:    map[string]string{"Authorization": history.Masked, "X-Regwebhook-Delivery": j.ID},
-			Content:    string(j.Payload),
+			Content:    j.Payload,
 		},
 		Response: &history.Response{
 			StatusCode:   status,
