@@ -381,21 +381,15 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 	return req, secret, nil
 }
 
-// body is a request's body: one allocation where io.NopCloser of a
-// strings.Reader makes two.
-type body struct{ strings.Reader }
-
-func (*body) Close() error { return nil }
-
-// newBody returns a body reading s, or http.NoBody for none, as
-// http.NewRequest does.
+// newBody returns a request's body reading s, or http.NoBody for none, as
+// http.NewRequest does. It is a NopCloser of a strings.Reader, which
+// net/http knows to be in memory: it then writes the body with the
+// headers, where a reader of its own takes a write of each.
 func newBody(s string) io.ReadCloser {
 	if s == "" {
 		return http.NoBody
 	}
-	r := &body{}
-	r.Reset(s)
-	return r
+	return io.NopCloser(strings.NewReader(s))
 }
 
 // Sign returns the Standard Webhooks signature header value of body: for each

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -574,5 +575,43 @@ func TestSendHTTPSToAPlainServerSaysSo(t *testing.T) {
 	want := "Post https://" + srv.Listener.Addr().String() + "/…: " + http.ErrSchemeMismatch.Error()
 	if e.Error != want {
 		t.Errorf("entry's error %q, want %q", e.Error, want)
+	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// A delivery reaches the connection in one write, its headers and its
+// body together: a body net/http does not know to be in memory is written
+// apart, a second system call and packet for every request.
+func TestSendWritesARequestAtOnce(t *testing.T) {
+	_, srv := newCapture(t, ok)
+	s := newTestSender(SenderParams{})
+	var writes atomic.Int32
+	dial := s.verified.DialContext
+	s.verified.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &writes}, nil
+	}
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Enabled}
+	for i := range 3 {
+		writes.Store(0)
+		if _, out := s.Send(context.Background(), hook, testJob()); out.Kind != Success {
+			t.Fatalf("send %d: %+v", i, out)
+		}
+		if n := writes.Load(); n != 1 {
+			t.Errorf("request %d took %d writes, want 1", i, n)
+		}
 	}
 }
