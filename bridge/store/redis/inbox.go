@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,7 +191,7 @@ func inboxJob(j store.Job) bool {
 func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 	size := len(prefix)
 	for _, j := range jobs {
-		size += len(j.job.ID) + len(j.job.WebhookID) + len(j.str) + 3*maxHead
+		size += len(j.job.ID) + len(j.job.WebhookID) + jobLen(j.job) + 3*maxHead
 	}
 	var b strings.Builder
 	b.Grow(size)
@@ -198,12 +199,10 @@ func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 	var order []string
 	by := map[string]int{}
 	for _, j := range jobs {
-		writeHead(&b, len(j.job.ID))
-		b.WriteString(j.job.ID)
-		writeHead(&b, len(j.job.WebhookID))
-		b.WriteString(j.job.WebhookID)
-		writeHead(&b, len(j.str))
-		b.Write(j.str)
+		writeNetstring(&b, j.job.ID)
+		writeNetstring(&b, j.job.WebhookID)
+		writeHead(&b, jobLen(j.job))
+		writeJob(&b, j.job)
 		if by[j.job.WebhookID] == 0 {
 			order = append(order, j.job.WebhookID)
 		}
@@ -219,21 +218,10 @@ func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 	return b.String(), counts
 }
 
-// maxHead is the longest head of a netstring: its length in decimal, ':'.
-const maxHead = 20
-
-// writeHead writes appendHead's head of a netstring of n bytes to b.
-func writeHead(b *strings.Builder, n int) {
-	var d [maxHead]byte
-	b.Write(appendHead(d[:0], n))
-}
-
 // entryJob is a job of an Ingest transaction bound for an entry.
 type entryJob struct {
-	job    store.Job
-	str    []byte
-	handed bool
-	lease  store.Lease // when handed
+	job   store.Job
+	lease int // of a job handed off: its lease's index in ingestTx.leases
 }
 
 // netstrings reads fields written by appendNetstring.
@@ -552,6 +540,13 @@ func (in *inbox) lease(ctx context.Context, req store.LeaseRequest) (store.Lease
 	for _, l := range res.Leases {
 		fromQueue[l.WebhookID]++
 	}
+	// Room for the leases from the buffer at once: a lease is some 200
+	// bytes, and growing the slice lease by lease copied them over again.
+	fromBuf := 0
+	for w, n := range req.Want {
+		fromBuf += min(n, len(in.buf[w]))
+	}
+	res.Leases = slices.Grow(res.Leases, fromBuf)
 	for w, n := range req.Want {
 		b := in.buf[w]
 		k := 0
@@ -772,7 +767,7 @@ func (in *inbox) moveWith(ctx context.Context, jobs []*ijob, mode, counter strin
 			// A lease run out: its attempt counts.
 			jj := j.job
 			jj.Attempts++
-			str = string(encodeJob(jj))
+			str = encodeJob(jj)
 		}
 		cmds[i] = s.call(ctx, pipe, inholdScript, keys, s.process, mode, counter, j.job.ID, str, j.token,
 			micros(j.until), deadError, nanos(now), s.limits.DeadLetters)

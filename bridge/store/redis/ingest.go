@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,12 +84,13 @@ type ingestTx struct {
 	base    string
 	skipped map[string]bool
 
-	// entry: the jobs bound for inbox entries (Store.in), in order;
-	// handed: the bytes of the entry of those handed off, and buffered:
-	// those of the entries of the others for this process's buffer, as
-	// the last commit sent them; queuedTo: the webhooks of the jobs bound
-	// for the queue.
+	// entry and handing: the jobs bound for inbox entries (Store.in), in
+	// order, those handed off in handing; handed: the bytes of the entry
+	// of those handed off, and buffered: those of the entries of the
+	// others for this process's buffer, as the last commit sent them;
+	// queuedTo: the webhooks of the jobs bound for the queue.
 	entry    []entryJob
+	handing  []entryJob
 	handed   string
 	buffered []bufferedEntry
 	queuedTo []string
@@ -123,18 +125,19 @@ func (t *ingestTx) read(ctx context.Context, kind, a, b string) (string, error) 
 // the state.
 func (t *ingestTx) commit(ctx context.Context) (bool, error) {
 	nreads := len(t.reads) / 4
-	if len(t.writes) == 0 && len(t.entry) == 0 && (nreads == 0 || nreads == 1 && !t.guessed) {
+	entries := len(t.entry) + len(t.handing)
+	if len(t.writes) == 0 && entries == 0 && (nreads == 0 || nreads == 1 && !t.guessed) {
 		return true, nil
 	}
 	var ans []any
 	for {
-		args := make([]any, 0, 1+len(t.reads)+len(t.writes)+4*len(t.entry)+14)
+		args := make([]any, 0, 1+len(t.reads)+len(t.writes)+2*entries+16)
 		args = append(append(append(args, nreads), t.reads...), t.writes...)
 		args = t.entries(args)
 		var err error
 		ans, err = t.s.runScript(ctx, commitScript, t.s.keys("queued", "created", "leased", "leases"), args...).Slice()
 		if err != nil {
-			if len(t.entry) > 0 {
+			if entries > 0 {
 				t.s.in.lost()
 			}
 			return false, fmt.Errorf("commit: %w", classify(err))
@@ -200,7 +203,7 @@ func (t *ingestTx) MarkSeen(_ context.Context, eventID string, until time.Time) 
 // the transaction commits.
 func (t *ingestTx) Enqueue(_ context.Context, j store.Job) error {
 	if t.toEntry(j) {
-		t.entry = append(t.entry, entryJob{job: j, str: encodeJob(j)})
+		t.entry = append(t.entry, entryJob{job: j})
 		return nil
 	}
 	t.queuedTo = append(t.queuedTo, j.WebhookID)
@@ -219,7 +222,7 @@ func (t *ingestTx) EnqueueLeased(_ context.Context, j store.Job, until time.Time
 	l.Attempts++
 	t.leases = append(t.leases, l)
 	if t.toEntry(j) {
-		t.entry = append(t.entry, entryJob{job: j, str: encodeJob(j), handed: true, lease: l})
+		t.handing = append(t.handing, entryJob{job: j, lease: len(t.leases) - 1})
 		return nil
 	}
 	t.writes = append(append(append(t.writes, "ljob", j.ID), jobArgs(j)...), l.Token, nanos(until))
@@ -363,9 +366,11 @@ func (t *ingestTx) toEntry(j store.Job) bool {
 	if t.s.in == nil || !inboxJob(j) {
 		return false
 	}
-	for _, e := range t.entry {
-		if e.job.ID == j.ID {
-			return false
+	for _, jobs := range [...][]entryJob{t.entry, t.handing} {
+		for _, e := range jobs {
+			if e.job.ID == j.ID {
+				return false
+			}
 		}
 	}
 	return true
@@ -376,32 +381,22 @@ func (t *ingestTx) toEntry(j store.Job) bool {
 // has room, else for the inbox.
 func (t *ingestTx) entries(args []any) []any {
 	t.handed, t.buffered = "", nil
-	if len(t.entry) == 0 {
-		return args
-	}
-	dest := "i"
-	if t.s.in.room() {
-		dest = "b"
-	}
-	for _, handed := range []bool{false, true} {
-		var jobs []entryJob
-		for _, e := range t.entry {
-			if e.handed == handed {
-				jobs = append(jobs, e)
-			}
+	if len(t.entry) > 0 {
+		dest := "i"
+		if t.s.in.room() {
+			dest = "b"
 		}
 		// A transaction of many jobs (not a registry's envelope) makes
 		// several entries, so that a take holds a bounded number of jobs.
-		// Jobs handed off are few: as many as workers are free.
-		size, to := maxEntryJobs, dest
-		if handed {
-			size, to = len(jobs), "h"
-		}
-		for len(jobs) > 0 {
-			n := min(size, len(jobs))
-			args = t.entryArgs(args, jobs[:n], to)
+		for jobs := t.entry; len(jobs) > 0; {
+			n := min(maxEntryJobs, len(jobs))
+			args = t.entryArgs(args, jobs[:n], dest)
 			jobs = jobs[n:]
 		}
+	}
+	if len(t.handing) > 0 {
+		// Jobs handed off are few (as many as workers are free): one entry.
+		args = t.entryArgs(args, t.handing, "h")
 	}
 	return args
 }
@@ -422,8 +417,8 @@ func (t *ingestTx) entryArgs(args []any, jobs []entryJob, dest string) []any {
 	var made time.Time
 	for _, e := range jobs {
 		args = append(args, "ijob", e.job.ID)
-		if e.lease.Until.After(until) {
-			until = e.lease.Until
+		if dest == "h" && t.leases[e.lease].Until.After(until) {
+			until = t.leases[e.lease].Until
 		}
 		if e.job.Created.After(made) {
 			made = e.job.Created
@@ -447,20 +442,17 @@ func (t *ingestTx) leaveOut(ids []any) {
 		s, _ := id.(string)
 		out[s] = true
 	}
-	kept := t.entry[:0]
-	for _, e := range t.entry {
+	t.entry = slices.DeleteFunc(t.entry, func(e entryJob) bool { return out[e.job.ID] })
+	t.handing = slices.DeleteFunc(t.handing, func(e entryJob) bool {
 		if !out[e.job.ID] {
-			kept = append(kept, e)
-			continue
+			return false
 		}
-		if e.handed {
-			if t.skipped == nil {
-				t.skipped = map[string]bool{}
-			}
-			t.skipped[e.lease.Token] = true
+		if t.skipped == nil {
+			t.skipped = map[string]bool{}
 		}
-	}
-	t.entry = kept
+		t.skipped[t.leases[e.lease].Token] = true
+		return true
+	})
 }
 
 // inboxedAnswer is the commit's answer for an entry bound for this
@@ -478,11 +470,9 @@ func (t *ingestTx) committedEntries(inboxed bool) {
 	now := time.Now()
 	var entries []pendingEntry
 	if t.handed != "" {
-		leases := map[string]store.Lease{}
-		for _, e := range t.entry {
-			if e.handed {
-				leases[e.job.ID] = e.lease
-			}
+		leases := make(map[string]store.Lease, len(t.handing))
+		for _, e := range t.handing {
+			leases[e.job.ID] = t.leases[e.lease]
 		}
 		entries = append(entries, pendingEntry{raw: t.handed, leases: leases, at: now})
 	}

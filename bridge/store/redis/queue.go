@@ -107,22 +107,77 @@ func leaseOf(raw any, until time.Time) (store.Lease, error) {
 // encodeJob is a job as Redis keeps it (j:<id>, see decode in scripts.go):
 // webhook, event, action, content type, created, redelivery, attempts and
 // due, each as its length in decimal, ':' and its bytes, then the payload.
-func encodeJob(j store.Job) []byte {
-	redelivery := "0"
-	if j.Redelivery {
-		redelivery = "1"
+func encodeJob(j store.Job) string {
+	var b strings.Builder
+	b.Grow(jobLen(j))
+	writeJob(&b, j)
+	return b.String()
+}
+
+// writeJob writes encodeJob's string of j to b. Its numbers are formatted
+// on the stack: an inbox entry is written straight from its jobs, sized
+// by jobLen first.
+func writeJob(b *strings.Builder, j store.Job) {
+	for _, f := range [...]string{j.WebhookID, j.EventID, j.Action, j.ContentType} {
+		writeNetstring(b, f)
 	}
-	fields := [...]string{j.WebhookID, j.EventID, j.Action, j.ContentType, nanos(j.Created), redelivery,
-		strconv.Itoa(j.Attempts), nanos(j.Due)}
+	var d [maxHead]byte
+	writeNetbytes(b, appendNanos(d[:0], j.Created))
+	writeNetstring(b, redelivery(j))
+	writeNetbytes(b, strconv.AppendInt(d[:0], int64(j.Attempts), 10))
+	writeNetbytes(b, appendNanos(d[:0], j.Due))
+	b.WriteString(j.Payload)
+}
+
+// jobLen is the length of encodeJob's string of j, counted without
+// writing it.
+func jobLen(j store.Job) int {
 	n := len(j.Payload)
-	for _, f := range fields {
-		n += len(f) + 4
+	for _, f := range [...]int{len(j.WebhookID), len(j.EventID), len(j.Action), len(j.ContentType),
+		nanosLen(j.Created), len(redelivery(j)), decimalLen(int64(j.Attempts)), nanosLen(j.Due)} {
+		n += decimalLen(int64(f)) + 1 + f
 	}
-	b := make([]byte, 0, n)
-	for _, f := range fields {
-		b = appendNetstring(b, f)
+	return n
+}
+
+func redelivery(j store.Job) string {
+	if j.Redelivery {
+		return "1"
 	}
-	return append(b, j.Payload...)
+	return "0"
+}
+
+// writeNetstring writes appendNetstring's bytes of s to b.
+func writeNetstring(b *strings.Builder, s string) {
+	writeHead(b, len(s))
+	b.WriteString(s)
+}
+
+// writeNetbytes is writeNetstring of the bytes of f.
+func writeNetbytes(b *strings.Builder, f []byte) {
+	writeHead(b, len(f))
+	b.Write(f)
+}
+
+// writeHead writes appendHead's head of a netstring of n bytes to b.
+func writeHead(b *strings.Builder, n int) {
+	var d [maxHead]byte
+	b.Write(appendHead(d[:0], n))
+}
+
+// maxHead is the longest head of a netstring: its length in decimal, ':'.
+const maxHead = 20
+
+// decimalLen is the length of n in decimal, its sign included.
+func decimalLen(n int64) int {
+	l, u := 1, uint64(n)
+	if n < 0 {
+		l, u = 2, -u
+	}
+	for ; u >= 10; u /= 10 {
+		l++
+	}
+	return l
 }
 
 // appendNetstring appends s as its length in decimal, ':' and its bytes:

@@ -326,6 +326,22 @@ func nanos(t time.Time) string {
 	return strconv.FormatInt(t.UnixNano(), 10)
 }
 
+// appendNanos appends nanos(t) to b.
+func appendNanos(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, '0')
+	}
+	return strconv.AppendInt(b, t.UnixNano(), 10)
+}
+
+// nanosLen is the length of nanos(t).
+func nanosLen(t time.Time) int {
+	if t.IsZero() {
+		return 1
+	}
+	return decimalLen(t.UnixNano())
+}
+
 // fromNanos is the inverse of nanos, in UTC.
 func fromNanos(s string) (time.Time, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
