@@ -141,8 +141,9 @@ func appendHeaders(b []byte, h map[string]string) []byte {
 
 const hex = "0123456789abcdef"
 
-// safe holds the ASCII bytes a JSON string carries as they are.
-var safe = func() (t [utf8.RuneSelf]bool) {
+// safe holds the bytes a JSON string carries as they are: ASCII but for
+// ", \, <, >, & and control characters.
+var safe = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
@@ -151,19 +152,20 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 
 // appendString encodes s as a JSON string the way encoding/json does by
 // default: ", \ and control characters escaped (\n, \r, \t, \b, \f by
-// name), <, >
-// and & as \u escapes, invalid UTF-8 as U+FFFD, and U+2028 and U+2029
-// escaped. Runs of bytes that need nothing are copied at once.
+// name), <, > and & as \u escapes, invalid UTF-8 as U+FFFD, and U+2028 and
+// U+2029 escaped. It copies byte by byte into room made for s at once: the
+// strings it gets are mostly JSON, whose quotes come every few bytes, and
+// a copy call for each run between them cost more than the bytes.
 func appendString(b []byte, s string) []byte {
+	b = slices.Grow(b, len(s)+2)
 	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if safe[c] {
+			b = append(b, c)
+			continue
+		}
+		if c < utf8.RuneSelf {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
@@ -180,27 +182,18 @@ func appendString(b []byte, s string) []byte {
 			default:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 			}
-			i++
-			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
+		switch {
+		case r == utf8.RuneError && size == 1:
 			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
+		case r == '\u2028' || r == '\u2029':
 			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
+		default:
+			b = append(b, s[i:i+size]...)
 		}
-		i += size
+		i += size - 1
 	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }
