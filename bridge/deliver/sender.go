@@ -250,10 +250,8 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, secret, err := s.newRequest(ctx, hook, to, a, start)
-	if req != nil {
-		e.Request.Headers = history.Headers(req.Header, secret)
-	}
+	req, recorded, err := s.newRequest(ctx, hook, to, a, start)
+	e.Request.Headers = recorded
 	if err != nil {
 		e.Error = err.Error()
 		return e, Classify(0, nil, err, start)
@@ -276,7 +274,7 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 	e.Response = &history.Response{
 		StatusCode:   resp.StatusCode,
 		ReasonPhrase: reasonPhrase(resp),
-		Headers:      history.Headers(resp.Header, nil),
+		Headers:      history.Headers(resp.Header),
 		Content:      content,
 	}
 	out := Classify(resp.StatusCode, resp.Header, nil, end)
@@ -307,10 +305,11 @@ func roundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
 	return nil, &url.Error{Op: "Post", URL: req.URL.Redacted(), Err: err}
 }
 
-// newRequest builds the request and names the headers whose values are
-// secret. On an error wrapping ErrInvalidRequest the request may still be
-// returned, for its headers to be recorded.
-func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target, a attempt, now time.Time) (*http.Request, map[string]bool, error) {
+// newRequest builds the request, and its headers as the history entry
+// records them: the webhook's custom headers and the signature masked
+// (history.Masked). On an error wrapping ErrInvalidRequest the headers set
+// so far are returned, to be recorded.
+func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target, a attempt, now time.Time) (*http.Request, map[string]string, error) {
 	if to.err != nil {
 		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, to.masked, to.err)
 	}
@@ -327,9 +326,17 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 	}
 	h := make(http.Header, n)
 	values := make([]string, 0, n)
-	set := func(k, v string) {
+	// The entry's headers are made with the request's: flattened from them
+	// afterwards, they took a walk over the request's map, and a map of
+	// the secret ones.
+	recorded := make(map[string]string, n)
+	set := func(k, v string, secret bool) {
 		values = append(values, v)
 		h[k] = values[len(values)-1 : len(values) : len(values)]
+		if secret {
+			v = history.Masked
+		}
+		recorded[k] = v
 	}
 	// What http.NewRequestWithContext makes of a POST of a.body to to.url.
 	req := (&http.Request{
@@ -344,41 +351,34 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 		ContentLength: int64(len(a.body)),
 		Host:          to.url.Host,
 	}).WithContext(ctx)
-	var secret map[string]bool // most webhooks have none
-	if len(hook.Headers) > 0 || hook.Secret != "" {
-		secret = make(map[string]bool, len(hook.Headers)+1)
-	}
 	contentType := a.contentType
 	if contentType == "" {
 		contentType = payload.JSON
 	}
-	set("Content-Type", contentType)
-	set("User-Agent", s.userAgent)
+	set("Content-Type", contentType, false)
+	set("User-Agent", s.userAgent, false)
 	// Custom headers come after Content-Type and User-Agent so a webhook can
 	// replace those; the other names regwebhook sets are reserved.
 	for k, v := range hook.Headers {
-		k = http.CanonicalHeaderKey(k)
-		set(k, v)
-		secret[k] = true
+		set(http.CanonicalHeaderKey(k), v, true)
 	}
-	set(HeaderDelivery, a.id)
-	set(HeaderEvent, a.action)
-	set(HeaderWebhook, hook.Name)
+	set(HeaderDelivery, a.id, false)
+	set(HeaderEvent, a.action, false)
+	set(HeaderWebhook, hook.Name, false)
 	if a.redelivery {
-		set(HeaderRedelivery, "true")
+		set(HeaderRedelivery, "true", false)
 	}
 	if hook.Secret != "" {
 		keys, err := rule.DecodeSecrets(hook.Secret)
 		if err != nil {
-			return req, secret, fmt.Errorf("%w: secret of webhook %q: %v", ErrInvalidRequest, hook.Name, err)
+			return nil, recorded, fmt.Errorf("%w: secret of webhook %q: %v", ErrInvalidRequest, hook.Name, err)
 		}
 		ts := strconv.FormatInt(now.Unix(), 10)
-		set(HeaderSignatureID, a.id)
-		set(HeaderSignatureTimestamp, ts)
-		set(HeaderSignature, Sign(keys, a.id, ts, []byte(a.body)))
-		secret[HeaderSignature] = true
+		set(HeaderSignatureID, a.id, false)
+		set(HeaderSignatureTimestamp, ts, false)
+		set(HeaderSignature, Sign(keys, a.id, ts, []byte(a.body)), true)
 	}
-	return req, secret, nil
+	return req, recorded, nil
 }
 
 // newBody returns a request's body reading s, or http.NoBody for none, as

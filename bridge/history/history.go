@@ -60,16 +60,11 @@ func MaskURI(uri string) string {
 	return u.Scheme + "://" + u.Host + "/…"
 }
 
-// Headers flattens h into a map, masking the value of every header named in
-// secret (canonical names).
-func Headers(h http.Header, secret map[string]bool) map[string]string {
+// Headers flattens h into a map, a header's values joined by ", ".
+func Headers(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
-		if secret[k] {
-			out[k] = Masked
-		} else {
-			out[k] = strings.Join(v, ", ")
-		}
+		out[k] = strings.Join(v, ", ")
 	}
 	return out
 }

@@ -22,9 +22,9 @@ func TestMaskURI(t *testing.T) {
 }
 
 func TestHeaders(t *testing.T) {
-	h := http.Header{"Authorization": {"Bearer s3cret"}, "X-Env": {"a", "b"}, "Content-Type": {"application/json"}}
-	got := Headers(h, map[string]bool{"Authorization": true})
-	want := map[string]string{"Authorization": "***", "X-Env": "a, b", "Content-Type": "application/json"}
+	h := http.Header{"X-Env": {"a", "b"}, "Content-Type": {"application/json"}}
+	got := Headers(h)
+	want := map[string]string{"X-Env": "a, b", "Content-Type": "application/json"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
