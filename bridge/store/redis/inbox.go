@@ -682,7 +682,8 @@ func (in *inbox) runAcks(calls []*inackCall) []error {
 	for _, c := range calls {
 		h.add(c.j.job.WebhookID, c.entry)
 	}
-	args := []any{s.process, "i"}
+	args := make([]any, 0, 2+3*len(calls))
+	args = append(args, s.process, "i")
 	for _, c := range calls {
 		args = append(args, c.j.job.ID, c.j.job.WebhookID, h.at(c.j.job.WebhookID))
 	}
