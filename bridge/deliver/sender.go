@@ -115,9 +115,9 @@ type target struct {
 	err    error    // why it is no URI a request can go to
 }
 
-// target returns uri's target, from s.targets when it is there: parsing
-// the URI for each request and again for its history entry was two of
-// the costliest steps of a delivery.
+// target returns uri's target, from s.targets when it is there: a URI
+// parsed for each request, and again to mask it for the history entry,
+// was two parses and their allocations a delivery.
 func (s *Sender) target(uri string) *target {
 	if t, ok := s.targets.Load(uri); ok {
 		return t.(*target)
