@@ -19,8 +19,8 @@ const storeTimeout = 30 * time.Second
 // storeTimeout after it was made, or up to renewEvery sooner, and none is
 // cancelled otherwise (jobs leased must reach a worker, and acks commit
 // through a shutdown). The calls of a renewEvery share one: a context, its
-// timer and its Done channel for each call (a lease, an ack, each delivery
-// several) were a tenth of regwebhook's allocations. Its zero value is
+// timer and its Done channel for each call (leases, acks: several an
+// envelope) were a tenth of regwebhook's allocations. Its zero value is
 // ready.
 type storeContexts struct {
 	now func() time.Time // time.Now when nil; tests set it

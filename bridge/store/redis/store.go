@@ -320,10 +320,8 @@ func classify(err error) error {
 // nanos is how times are kept in hashes: unix nanoseconds in decimal, the
 // zero time as 0.
 func nanos(t time.Time) string {
-	if t.IsZero() {
-		return "0"
-	}
-	return strconv.FormatInt(t.UnixNano(), 10)
+	var d [maxHead]byte
+	return string(appendNanos(d[:0], t))
 }
 
 // appendNanos appends nanos(t) to b.
