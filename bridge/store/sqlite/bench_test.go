@@ -25,7 +25,7 @@ func openBench(b *testing.B, sync string) *sqlite.Store {
 
 func benchJob(id, webhook string, now time.Time) store.Job {
 	return store.Job{ID: id, WebhookID: webhook, EventID: "e-" + id, Action: "push", ContentType: "application/json",
-		Payload: strings.Repeat("x", 600), Created: now, Due: now}
+		Payload: strings.Repeat("\x00", 600), Created: now, Due: now}
 }
 
 // BenchmarkIngest commits what one pushed manifest does: the dedupe check

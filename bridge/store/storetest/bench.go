@@ -110,7 +110,7 @@ func (t *timer) stop() {
 
 func benchJob(id, webhook string, now time.Time) store.Job {
 	return store.Job{ID: id, WebhookID: webhook, EventID: "e-" + id, Action: "push", ContentType: "application/json",
-		Payload: strings.Repeat("x", benchPayload), Created: now, Due: now}
+		Payload: strings.Repeat("\x00", benchPayload), Created: now, Due: now}
 }
 
 // ingestOne commits one envelope of event ev.
