@@ -140,6 +140,7 @@ func jobLen(j store.Job) int {
 	return n
 }
 
+// redelivery is j's redelivery field: "1" for a redelivery, else "0".
 func redelivery(j store.Job) string {
 	if j.Redelivery {
 		return "1"
