@@ -143,8 +143,10 @@ type Dispatcher struct {
 	// deliver, workers wait for a slot before taking the next job, so that
 	// acks pending (and the deliveries a crash would repeat) stay bounded.
 	acking chan struct{}
-	// storeCtx: the contexts of the workers' and the scheduler's store calls.
-	storeCtx storeContexts
+	// storeCtx: the contexts of the workers' and the scheduler's store
+	// calls; requests: of the workers' requests, made in Run.
+	storeCtx deadlines
+	requests *deadlines
 
 	// Owned by the Run goroutine.
 	sched        *scheduler
@@ -249,6 +251,7 @@ func New(p Params) *Dispatcher {
 		maxIdle:       int32(p.Workers + cap(acking)),
 		quit:          make(chan struct{}),
 		acking:        acking,
+		storeCtx:      deadlines{within: storeTimeout, every: storeEvery},
 		sched:         newScheduler(p.Workers, p.PerWebhook),
 		series:        map[string]string{},
 		stopped:       make(chan struct{}),
@@ -294,6 +297,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// Requests get their own context so that they outlive ctx by the grace.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	d.requests = d.sender.requestContexts(work)
 	d.loop(ctx, work)
 	d.stopHandoffs()
 	d.drain(cancelWork)

@@ -314,6 +314,9 @@ func TestSendOutcomes(t *testing.T) {
 	}
 }
 
+// A request that gets no answer ends after the sender's timeout, whether
+// the context it is sent under has no deadline, one much later, or is one
+// of those the dispatcher's workers share (requestContexts).
 func TestSendTimeout(t *testing.T) {
 	release := make(chan struct{})
 	_, srv := newCapture(t, func(w http.ResponseWriter, r *http.Request) {
@@ -324,16 +327,30 @@ func TestSendTimeout(t *testing.T) {
 	})
 	defer close(release)
 	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL + "/secretpath", Status: rule.Enabled}
-	e, out := newTestSender(SenderParams{Timeout: 50 * time.Millisecond}).Send(context.Background(), hook, testJob())
-	if diff := cmp.Diff(Outcome{Kind: Retry, Reason: ReasonTimeout}, out); diff != "" {
-		t.Errorf("outcome (-want +got):\n%s", diff)
-	}
-	if e.Response != nil {
-		t.Errorf("entry has a response %+v, want none", e.Response)
-	}
-	want := "no answer from http://" + srv.Listener.Addr().String() + "/… within 50ms"
-	if e.Error != want {
-		t.Errorf("entry error %q, want %q", e.Error, want)
+	s := newTestSender(SenderParams{Timeout: 50 * time.Millisecond})
+	later, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"no deadline", context.Background()},
+		{"a deadline an hour away", later},
+		{"shared by requests", s.requestContexts(context.Background()).get()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, out := s.Send(tt.ctx, hook, testJob())
+			if diff := cmp.Diff(Outcome{Kind: Retry, Reason: ReasonTimeout}, out); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			if e.Response != nil {
+				t.Errorf("entry has a response %+v, want none", e.Response)
+			}
+			want := "no answer from http://" + srv.Listener.Addr().String() + "/… within 50ms"
+			if e.Error != want {
+				t.Errorf("entry error %q, want %q", e.Error, want)
+			}
+		})
 	}
 }
 
@@ -612,6 +629,30 @@ func TestSendWritesARequestAtOnce(t *testing.T) {
 		}
 		if n := writes.Load(); n != 1 {
 			t.Errorf("request %d took %d writes, want 1", i, n)
+		}
+	}
+}
+
+// The history records the phrase the server sent after the status code, or
+// the standard phrase when it sent none or a status line that does not
+// match the code.
+func TestReasonPhrase(t *testing.T) {
+	for _, tt := range []struct {
+		code   int
+		status string
+		want   string
+	}{
+		{200, "200 OK", "OK"},
+		{200, "200 All good", "All good"},
+		{599, "599 Custom", "Custom"},
+		{200, "200 ", "OK"},
+		{418, "418", "I'm a teapot"},
+		{201, "200 Done", "Created"},
+		{202, "2O2 Taken", "Accepted"},
+		{204, "", "No Content"},
+	} {
+		if got := reasonPhrase(&http.Response{StatusCode: tt.code, Status: tt.status}); got != tt.want {
+			t.Errorf("status %d %q: phrase %q, want %q", tt.code, tt.status, got, tt.want)
 		}
 	}
 }

@@ -12,18 +12,25 @@ import (
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
 
-// storeTimeout bounds one store call of a worker or of the scheduler.
-const storeTimeout = 30 * time.Second
+// storeTimeout bounds one store call of a worker or of the scheduler, and
+// up to storeEvery more (see deadlines).
+const (
+	storeTimeout = 30 * time.Second
+	storeEvery   = time.Second
+)
 
-// storeContexts hands out the contexts of store calls: each ends
-// storeTimeout after it was made, or up to renewEvery sooner, and none is
-// cancelled otherwise (jobs leased must reach a worker, and acks commit
-// through a shutdown). The calls of a renewEvery share one: a context, its
-// timer and its Done channel for each call (leases, acks: several an
-// envelope) were a tenth of regwebhook's allocations. Its zero value is
-// ready.
-type storeContexts struct {
-	now func() time.Time // time.Now when nil; tests set it
+// deadlines hands out the contexts of calls that must end within a time:
+// each ends at least within after it was asked for, and up to every later,
+// or with parent, and is cancelled by nothing else (jobs leased must reach
+// a worker, and acks commit through a shutdown). The calls of an every
+// share one: a context, its timer and its Done channel for each call
+// (leases, acks: several an envelope; a request a delivery) were a tenth
+// of regwebhook's allocations.
+type deadlines struct {
+	parent context.Context // context.Background() when nil
+	within time.Duration
+	every  time.Duration
+	now    func() time.Time // time.Now when nil; tests set it
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -31,11 +38,8 @@ type storeContexts struct {
 	renew  time.Time          // when ctx is no longer handed out
 }
 
-// renewEvery is how often storeContexts makes a context.
-const renewEvery = time.Second
-
-// get returns a context for one store call.
-func (c *storeContexts) get() context.Context {
+// get returns a context for one call.
+func (c *deadlines) get() context.Context {
 	now := time.Now
 	if c.now != nil {
 		now = c.now
@@ -44,8 +48,12 @@ func (c *storeContexts) get() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil || !t.Before(c.renew) {
-		c.ctx, c.cancel = context.WithDeadline(context.Background(), t.Add(storeTimeout))
-		c.renew = t.Add(renewEvery)
+		parent := c.parent
+		if parent == nil {
+			parent = context.Background()
+		}
+		c.ctx, c.cancel = context.WithDeadline(parent, t.Add(c.within+c.every))
+		c.renew = t.Add(c.every)
 	}
 	return c.ctx
 }
@@ -96,7 +104,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 
 	start := d.now()
 	r.at = start
-	entry, out := d.sender.Send(ctx, hook, l.Job)
+	entry, out := d.sender.Send(d.requests.get(), hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
 		d.release(d.deliveryLog(l, hookName), l)
 		return r, nil
