@@ -297,7 +297,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// Requests get their own context so that they outlive ctx by the grace.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	d.requests = d.sender.requestContexts(work)
+	// A request may run past the timeout by a little, never so far that it
+	// could outlast its lease (delivery.lease is longer than the timeout).
+	d.requests = d.sender.requestContexts(work, (d.lease-d.sender.timeout)/4)
 	d.loop(ctx, work)
 	d.stopHandoffs()
 	d.drain(cancelWork)

@@ -168,7 +168,7 @@ func (d *Dispatcher) takeHanded() {
 // sweepBy moves sweepAt up to when l's lease gets too short to start a
 // request.
 func (d *Dispatcher) sweepBy(l store.Lease) {
-	if at := l.Until.Add(-d.sender.timeout); d.sweepAt.IsZero() || at.Before(d.sweepAt) {
+	if at := l.Until.Add(-d.requests.longest()); d.sweepAt.IsZero() || at.Before(d.sweepAt) {
 		d.sweepAt = at
 	}
 }
@@ -192,7 +192,7 @@ func (d *Dispatcher) sweepWaiting(now time.Time) {
 		} else {
 			kept := ls[:0]
 			for _, l := range ls {
-				if l.Until.Sub(now) < d.sender.timeout {
+				if l.Until.Sub(now) < d.requests.longest() {
 					back = append(back, l)
 				} else {
 					kept = append(kept, l)

@@ -195,16 +195,18 @@ type attempt struct {
 	redelivery          bool
 }
 
-// requestsShare: the requests of a requestContexts share a context for a
-// requestsShare-th of the timeout, and may run as much longer than it.
+// requestsShare: the requests of a requestContexts share a context for at
+// most a requestsShare-th of the timeout, and may run as much longer than
+// it.
 const requestsShare = 20
 
 // requestContexts returns the contexts for requests under parent that
 // Send takes as their bound, a context and its timer shared by the
-// requests of a twentieth of the timeout rather than one each: each ends
-// the timeout after it was asked for, or up to a twentieth later.
-func (s *Sender) requestContexts(parent context.Context) *deadlines {
-	return &deadlines{parent: parent, within: s.timeout, every: s.timeout / requestsShare}
+// requests of a while rather than one each: each ends the timeout after
+// it was asked for, or up to late later, and never more than a twentieth
+// of the timeout later. With late 0 each request has its own.
+func (s *Sender) requestContexts(parent context.Context, late time.Duration) *deadlines {
+	return &deadlines{parent: parent, within: s.timeout, every: max(0, min(late, s.timeout/requestsShare))}
 }
 
 // Send delivers a leased job to hook: one POST of the job's payload as

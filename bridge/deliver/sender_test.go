@@ -336,7 +336,8 @@ func TestSendTimeout(t *testing.T) {
 	}{
 		{"no deadline", context.Background()},
 		{"a deadline an hour away", later},
-		{"shared by requests", s.requestContexts(context.Background()).get()},
+		{"shared by requests", s.requestContexts(context.Background(), time.Second).get()},
+		{"one a request", s.requestContexts(context.Background(), 0).get()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e, out := s.Send(tt.ctx, hook, testJob())
@@ -629,6 +630,31 @@ func TestSendWritesARequestAtOnce(t *testing.T) {
 		}
 		if n := writes.Load(); n != 1 {
 			t.Errorf("request %d took %d writes, want 1", i, n)
+		}
+	}
+}
+
+// Requests share a context for a while, never longer than a twentieth of
+// the timeout nor than the lateness the dispatcher allows (a lease just
+// longer than the timeout allows little): each request may run that much
+// past the timeout, and with none allowed each has a context of its own.
+func TestRequestContextsRunPastTheTimeoutByALittle(t *testing.T) {
+	s := newTestSender(SenderParams{Timeout: 10 * time.Second})
+	for _, tt := range []struct {
+		late, want time.Duration
+	}{
+		{time.Hour, 10*time.Second + 500*time.Millisecond},
+		{100 * time.Millisecond, 10*time.Second + 100*time.Millisecond},
+		{0, 10 * time.Second},
+		{-time.Second, 10 * time.Second},
+	} {
+		c := s.requestContexts(context.Background(), tt.late)
+		if got := c.longest(); got != tt.want {
+			t.Errorf("late %v: a request may run %v, want %v", tt.late, got, tt.want)
+		}
+		shared := c.get() == c.get()
+		if want := tt.want > 10*time.Second; shared != want {
+			t.Errorf("late %v: two requests at once share a context: %v, want %v", tt.late, shared, want)
 		}
 	}
 }

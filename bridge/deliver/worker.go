@@ -38,6 +38,9 @@ type deadlines struct {
 	renew  time.Time          // when ctx is no longer handed out
 }
 
+// longest is the most time a context of c may have left when handed out.
+func (c *deadlines) longest() time.Duration { return c.within + c.every }
+
 // get returns a context for one call.
 func (c *deadlines) get() context.Context {
 	now := time.Now
