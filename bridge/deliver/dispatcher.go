@@ -452,13 +452,13 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	d.sched.started(l.WebhookID)
 	d.wg.Add(1)
 	job := func() {
-		r, then := d.deliver(work, l)
-		if then != nil {
+		r, entry := d.deliver(work, l)
+		if r.kind == delivered {
 			d.acking <- struct{}{}
 		}
 		d.done <- r
-		if then != nil {
-			then()
+		if r.kind == delivered {
+			d.ack(l, entry)
 			<-d.acking
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/regwebhook/regwebhook/bridge/history"
 	"github.com/regwebhook/regwebhook/bridge/rule"
 	"github.com/regwebhook/regwebhook/bridge/store"
 )
@@ -87,13 +88,16 @@ type result struct {
 // is cancelled only when shutdown's grace has run out: a request it cuts is
 // not an attempt, and the job is released.
 //
-// A delivered job is acknowledged by then, which the worker runs once it has
-// told the scheduler that the request ended: the worker's slot is free for
-// the next request while the ack commits (the store commits the acks of
-// many workers together). Run waits for then. A process that dies before the
-// ack commits delivers the job again, as it would have if it had died while
-// the webhook answered.
-func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then func()) {
+// A delivered job (r.kind delivered) comes back with its history entry, for
+// ack, which the worker runs once it has told the scheduler that the
+// request ended: the worker's slot is free for the next request while the
+// ack commits (the store commits the acks of many workers together). Run
+// waits for the ack. A process that dies before the ack commits delivers
+// the job again, as it would have if it had died while the webhook
+// answered. (The entry comes back as a value, not in a function that acks:
+// such a function, the lease and the entry it held took three allocations
+// a delivery.)
+func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, entry history.Entry) {
 	r = result{webhookID: l.WebhookID, kind: released}
 	var hook *rule.Webhook
 	if set := d.hooks(); set != nil {
@@ -101,7 +105,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
 		d.release(d.deliveryLog(l, ""), l)
-		return r, nil
+		return r, entry
 	}
 	hookName := hook.Name
 
@@ -110,7 +114,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 	entry, out := d.sender.Send(d.requests.get(), hook, l.Job)
 	if ctx.Err() != nil && entry.Response == nil {
 		d.release(d.deliveryLog(l, hookName), l)
-		return r, nil
+		return r, history.Entry{}
 	}
 	now := d.now()
 	d.metrics.deliveries.WithLabelValues(hook.Name, out.Reason).Inc()
@@ -118,15 +122,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 
 	if out.Kind == Success {
 		r.kind = delivered
-		return r, func() {
-			if err := d.queue.Ack(d.storeCtx.get(), l, entry); err != nil {
-				d.storeError(d.deliveryLog(l, hookName), "ack", err)
-				return
-			}
-			if debugOn(d.log) {
-				d.deliveryLog(l, hookName).Debug("delivered")
-			}
-		}
+		return r, entry
 	}
 
 	r.kind = failed
@@ -159,7 +155,26 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, then
 		r.due = f.Due
 		flog.WithField("due", f.Due).Debug("delivery failed; will retry")
 	}
-	return r, nil
+	return r, history.Entry{}
+}
+
+// ack acknowledges a delivered job with its history entry.
+func (d *Dispatcher) ack(l store.Lease, entry history.Entry) {
+	err := d.queue.Ack(d.storeCtx.get(), l, entry)
+	if err == nil && !debugOn(d.log) {
+		return
+	}
+	var hookName string
+	if set := d.hooks(); set != nil {
+		if hook, ok := set.ByID(l.WebhookID); ok {
+			hookName = hook.Name
+		}
+	}
+	if err != nil {
+		d.storeError(d.deliveryLog(l, hookName), "ack", err)
+		return
+	}
+	d.deliveryLog(l, hookName).Debug("delivered")
 }
 
 // deliveryLog is the logger of a line about a delivery: it names the
