@@ -450,8 +450,10 @@ func (s *Sender) readBody(body io.ReadCloser) string {
 	defer body.Close()
 	buf := s.bodies.Get().(*[history.MaxContent]byte)
 	defer s.bodies.Put(buf)
-	n, _ := io.ReadFull(body, buf[:])
-	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	n, err := io.ReadFull(body, buf[:])
+	if err == nil { // the buffer is full: more may follow (a shorter answer has been read to its end)
+		_, _ = io.CopyN(io.Discard, body, drainLimit)
+	}
 	return string(buf[:n])
 }
 

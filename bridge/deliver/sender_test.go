@@ -682,3 +682,48 @@ func TestReasonPhrase(t *testing.T) {
 		}
 	}
 }
+
+// Requests to one receiver go over one connection, one after another,
+// whether its answers are empty, short, or longer than what history keeps
+// (the rest is drained), and a chunked answer too: no answer costs a new
+// connection.
+func TestSendReusesTheConnection(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"empty", func(w http.ResponseWriter, r *http.Request) {}},
+		{"short", ok},
+		{"longer than kept", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, strings.Repeat("x", history.MaxContent+100))
+		}},
+		{"as long as kept, chunked", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, strings.Repeat("x", history.MaxContent/2))
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, strings.Repeat("x", history.MaxContent/2))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			conns := map[string]bool{}
+			_, srv := newCapture(t, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				conns[r.RemoteAddr] = true
+				mu.Unlock()
+				tt.answer(w, r)
+			})
+			s := newTestSender(SenderParams{})
+			hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL, Status: rule.Enabled}
+			for range 5 {
+				if _, out := s.Send(context.Background(), hook, testJob()); out.Kind != Success {
+					t.Fatalf("outcome %+v, want success", out)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(conns) != 1 {
+				t.Errorf("5 requests came over %d connections, want 1", len(conns))
+			}
+		})
+	}
+}
