@@ -298,7 +298,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	// A request may run past the timeout by a little, never so far that it
-	// could outlast its lease (delivery.lease is longer than the timeout).
+	// could outlast its lease (delivery.lease is longer than the timeout):
+	// by a quarter of the time the lease has over it at most.
 	d.requests = d.sender.requestContexts(work, (d.lease-d.sender.timeout)/4)
 	d.loop(ctx, work)
 	d.stopHandoffs()

@@ -195,18 +195,23 @@ type attempt struct {
 	redelivery          bool
 }
 
-// requestsShare: the requests of a requestContexts share a context for at
-// most a requestsShare-th of the timeout, and may run as much longer than
-// it.
+// requestsShare: the requests of a requestContexts share a context for a
+// requestsShare-th of the timeout, and may run as much longer than it; so
+// some requestsShare contexts are alive at a time, whatever the rate.
 const requestsShare = 20
 
 // requestContexts returns the contexts for requests under parent that
 // Send takes as their bound, a context and its timer shared by the
-// requests of a while rather than one each: each ends the timeout after
-// it was asked for, or up to late later, and never more than a twentieth
-// of the timeout later. With late 0 each request has its own.
+// requests of a twentieth of the timeout rather than one each: each ends
+// the timeout after it was asked for, or up to a twentieth later. When
+// late, how much later a request may end, is less than that, each
+// request has a context of its own, made and cancelled by Send.
 func (s *Sender) requestContexts(parent context.Context, late time.Duration) *deadlines {
-	return &deadlines{parent: parent, within: s.timeout, every: max(0, min(late, s.timeout/requestsShare))}
+	every := s.timeout / requestsShare
+	if late < every {
+		every = 0
+	}
+	return &deadlines{parent: parent, within: s.timeout, every: every}
 }
 
 // Send delivers a leased job to hook: one POST of the job's payload as

@@ -634,17 +634,18 @@ func TestSendWritesARequestAtOnce(t *testing.T) {
 	}
 }
 
-// Requests share a context for a while, never longer than a twentieth of
-// the timeout nor than the lateness the dispatcher allows (a lease just
-// longer than the timeout allows little): each request may run that much
-// past the timeout, and with none allowed each has a context of its own.
+// Requests share a context for a twentieth of the timeout, and may run
+// that much past it, when the dispatcher allows as much (a lease just
+// longer than the timeout does not): else each request has a context of
+// its own, and the timeout exactly.
 func TestRequestContextsRunPastTheTimeoutByALittle(t *testing.T) {
 	s := newTestSender(SenderParams{Timeout: 10 * time.Second})
 	for _, tt := range []struct {
 		late, want time.Duration
 	}{
 		{time.Hour, 10*time.Second + 500*time.Millisecond},
-		{100 * time.Millisecond, 10*time.Second + 100*time.Millisecond},
+		{500 * time.Millisecond, 10*time.Second + 500*time.Millisecond},
+		{100 * time.Millisecond, 10 * time.Second},
 		{0, 10 * time.Second},
 		{-time.Second, 10 * time.Second},
 	} {
@@ -652,9 +653,12 @@ func TestRequestContextsRunPastTheTimeoutByALittle(t *testing.T) {
 		if got := c.longest(); got != tt.want {
 			t.Errorf("late %v: a request may run %v, want %v", tt.late, got, tt.want)
 		}
-		shared := c.get() == c.get()
-		if want := tt.want > 10*time.Second; shared != want {
-			t.Errorf("late %v: two requests at once share a context: %v, want %v", tt.late, shared, want)
+		first := c.get()
+		_, bounded := first.Deadline()
+		if want := tt.want > 10*time.Second; bounded != want {
+			t.Errorf("late %v: a request's context has a deadline of its own: %v, want %v (else Send makes one)", tt.late, bounded, want)
+		} else if bounded && first != c.get() {
+			t.Errorf("late %v: two requests at once got contexts of their own, want one shared", tt.late)
 		}
 	}
 }

@@ -39,11 +39,21 @@ type deadlines struct {
 	renew  time.Time          // when ctx is no longer handed out
 }
 
-// longest is the most time a context of c may have left when handed out.
+// longest is the most time a context of c may have left when handed out
+// (with every 0, within: the caller's own bound).
 func (c *deadlines) longest() time.Duration { return c.within + c.every }
 
-// get returns a context for one call.
+// get returns a context for one call. With every 0 it is parent itself,
+// with no deadline of c's: a context made for each call, and never
+// cancelled, would live until its deadline, long after its call.
 func (c *deadlines) get() context.Context {
+	parent := c.parent
+	if parent == nil {
+		parent = context.Background()
+	}
+	if c.every <= 0 {
+		return parent
+	}
 	now := time.Now
 	if c.now != nil {
 		now = c.now
@@ -52,10 +62,6 @@ func (c *deadlines) get() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil || !t.Before(c.renew) {
-		parent := c.parent
-		if parent == nil {
-			parent = context.Background()
-		}
 		c.ctx, c.cancel = context.WithDeadline(parent, t.Add(c.within+c.every))
 		c.renew = t.Add(c.every)
 	}

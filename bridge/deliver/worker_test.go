@@ -50,3 +50,18 @@ func TestDeadlinesEndWithinTheirTimeAndAreShared(t *testing.T) {
 		}
 	}
 }
+
+// With every 0 a call gets the parent itself, to bound on its own: a
+// context of the parent's made for each call, never cancelled, would live
+// until its deadline.
+func TestDeadlinesWithoutSharingHandOutTheParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := deadlines{parent: parent, within: storeTimeout}
+	if got := c.get(); got != parent {
+		t.Errorf("got %v, want the parent", got)
+	}
+	if got := c.longest(); got != storeTimeout {
+		t.Errorf("longest %v, want %v", got, storeTimeout)
+	}
+}
