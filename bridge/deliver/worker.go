@@ -111,7 +111,7 @@ func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, entr
 	}
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
 		d.release(d.deliveryLog(l, ""), l)
-		return r, entry
+		return r, history.Entry{}
 	}
 	hookName := hook.Name
 
