@@ -241,11 +241,7 @@ func inbox(d *designBench) (func(int) error, func() int, func()) {
 	var leased []string
 	commit := func(i int) error {
 		ev, args := d.event(i)
-		var blob strings.Builder
-		for _, h := range d.hooks {
-			fmt.Fprintf(&blob, "job-%s%s:%s:%d:%s", ev, h, h, len(d.payload), d.payload)
-		}
-		return inboxCommit.Run(d.ctx, d.c, []string{box}, append(args, blob.String())...).Err()
+		return inboxCommit.Run(d.ctx, d.c, []string{box}, append(args, d.jobs(ev))...).Err()
 	}
 	var mu sync.Mutex
 	lease := func() int {
@@ -256,24 +252,42 @@ func inbox(d *designBench) (func(int) error, func() int, func()) {
 		})
 		return len(leased) * len(d.hooks)
 	}
-	ack := func() {
-		const batch = 4 // envelopes: 16 jobs, as BenchmarkListQueue acks
-		parallel(8, (len(leased)+batch-1)/batch, func(i int) {
-			_, err := d.c.TxPipelined(d.ctx, func(pipe goredis.Pipeliner) error {
-				for _, blob := range leased[i*batch : min((i+1)*batch, len(leased))] {
-					pipe.LRem(d.ctx, d.mine, 1, blob)
-					for _, h := range d.hooks {
-						pipe.LPush(d.ctx, d.p+"history:"+h, d.entry)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				d.b.Error(err)
-			}
-		})
-	}
+	ack := func() { d.ackEnvelopes(leased, nil) }
 	return commit, lease, ack
+}
+
+// jobs is envelope ev's jobs as one string.
+func (d *designBench) jobs(ev string) string {
+	var b strings.Builder
+	for _, h := range d.hooks {
+		fmt.Fprintf(&b, "job-%s%s:%s:%d:%s", ev, h, h, len(d.payload), d.payload)
+	}
+	return b.String()
+}
+
+// ackEnvelopes acks the leased envelopes, a MULTI for each 4 (16 jobs, as
+// BenchmarkListQueue acks): per envelope an LREM from the replica's list,
+// what also adds for it (when not nil), and an LPUSH of each job's history
+// entry.
+func (d *designBench) ackEnvelopes(leased []string, also func(pipe goredis.Pipeliner, envelope string)) {
+	const batch = 4
+	parallel(8, (len(leased)+batch-1)/batch, func(i int) {
+		_, err := d.c.TxPipelined(d.ctx, func(pipe goredis.Pipeliner) error {
+			for _, e := range leased[i*batch : min((i+1)*batch, len(leased))] {
+				pipe.LRem(d.ctx, d.mine, 1, e)
+				if also != nil {
+					also(pipe, e)
+				}
+				for _, h := range d.hooks {
+					pipe.LPush(d.ctx, d.p+"history:"+h, d.entry)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			d.b.Error(err)
+		}
+	})
 }
 
 func inboxByName(d *designBench) (func(int) error, func() int, func()) {
@@ -284,13 +298,9 @@ func inboxByName(d *designBench) (func(int) error, func() int, func()) {
 	var leased []string
 	commit := func(i int) error {
 		ev, args := d.event(i)
-		var blob strings.Builder
-		for _, h := range d.hooks {
-			fmt.Fprintf(&blob, "job-%s%s:%s:%d:%s", ev, h, h, len(d.payload), d.payload)
-		}
 		key := d.p + "e:" + ev
 		_, err := d.c.TxPipelined(d.ctx, func(pipe goredis.Pipeliner) error {
-			pipe.Set(d.ctx, key, blob.String(), 0)
+			pipe.Set(d.ctx, key, d.jobs(ev), 0)
 			inboxNameCommit.EvalSha(d.ctx, pipe, []string{box, key}, args...)
 			return nil
 		})
@@ -309,22 +319,7 @@ func inboxByName(d *designBench) (func(int) error, func() int, func()) {
 		return len(leased) * len(d.hooks)
 	}
 	ack := func() {
-		const batch = 4 // envelopes: 16 jobs, as BenchmarkListQueue acks
-		parallel(8, (len(leased)+batch-1)/batch, func(i int) {
-			_, err := d.c.TxPipelined(d.ctx, func(pipe goredis.Pipeliner) error {
-				for _, name := range leased[i*batch : min((i+1)*batch, len(leased))] {
-					pipe.LRem(d.ctx, d.mine, 1, name)
-					pipe.Del(d.ctx, name)
-					for _, h := range d.hooks {
-						pipe.LPush(d.ctx, d.p+"history:"+h, d.entry)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				d.b.Error(err)
-			}
-		})
+		d.ackEnvelopes(leased, func(pipe goredis.Pipeliner, name string) { pipe.Del(d.ctx, name) })
 	}
 	return commit, lease, ack
 }
