@@ -504,12 +504,10 @@ func (d *Dispatcher) ended(r result) {
 		return
 	}
 	log := d.log.WithField("webhookId", r.webhookID)
-	if set := d.hooks(); set != nil {
-		// A webhook deleted meanwhile gets no series back.
-		if h, ok := set.ByID(r.webhookID); ok {
-			log = log.WithField("webhook", h.Name)
-			d.showHealth(r.webhookID, h.Name, failing, r.at)
-		}
+	// A webhook deleted meanwhile gets no series back.
+	if h := d.hook(r.webhookID); h != nil {
+		log = log.WithField("webhook", h.Name)
+		d.showHealth(r.webhookID, h.Name, failing, r.at)
 	}
 	if !failing && !recovered {
 		return

@@ -105,10 +105,7 @@ type result struct {
 // a delivery.)
 func (d *Dispatcher) deliver(ctx context.Context, l store.Lease) (r result, entry history.Entry) {
 	r = result{webhookID: l.WebhookID, kind: released}
-	var hook *rule.Webhook
-	if set := d.hooks(); set != nil {
-		hook, _ = set.ByID(l.WebhookID)
-	}
+	hook := d.hook(l.WebhookID)
 	if hook == nil || hook.Status != rule.Enabled || ctx.Err() != nil {
 		d.release(d.deliveryLog(l, ""), l)
 		return r, history.Entry{}
@@ -171,16 +168,25 @@ func (d *Dispatcher) ack(l store.Lease, entry history.Entry) {
 		return
 	}
 	var hookName string
-	if set := d.hooks(); set != nil {
-		if hook, ok := set.ByID(l.WebhookID); ok {
-			hookName = hook.Name
-		}
+	if hook := d.hook(l.WebhookID); hook != nil {
+		hookName = hook.Name
 	}
 	if err != nil {
 		d.storeError(d.deliveryLog(l, hookName), "ack", err)
 		return
 	}
 	d.deliveryLog(l, hookName).Debug("delivered")
+}
+
+// hook is the webhook of id in the current set, nil when there is none
+// (deleted, or no set yet).
+func (d *Dispatcher) hook(id string) *rule.Webhook {
+	set := d.hooks()
+	if set == nil {
+		return nil
+	}
+	h, _ := set.ByID(id)
+	return h
 }
 
 // deliveryLog is the logger of a line about a delivery: it names the
