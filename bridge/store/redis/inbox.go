@@ -147,7 +147,6 @@ type ientry struct {
 // ijob is a job of an entry.
 type ijob struct {
 	job   store.Job // as made: Attempts before any lease
-	str   string    // its string (encodeJob)
 	entry *ientry
 	since time.Time // buffered at
 	token string    // when leased
@@ -187,26 +186,39 @@ func inboxJob(j store.Job) bool {
 // webhook. The entry, the largest thing an envelope writes (it holds its
 // jobs' payloads), is sized before it is written and is a string at once:
 // grown by appends, then copied to a string for the buffer, it was
-// allocated some four times over.
+// allocated some four times over. Jobs that all have one payload (the
+// webhooks of an event in one format) carry it once (sharedMark).
 func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
+	shared, one := sharedPayload(jobs)
 	size := len(prefix)
+	if one {
+		size += len(sharedMark) + maxHead + len(shared)
+	}
 	for _, j := range jobs {
 		size += len(j.job.ID) + len(j.job.WebhookID) + jobLen(j.job) + 3*maxHead
 	}
 	var b strings.Builder
 	b.Grow(size)
 	b.WriteString(prefix)
+	if one {
+		b.WriteString(sharedMark)
+		writeNetstring(&b, shared)
+	}
 	var order []string
 	by := map[string]int{}
-	for _, j := range jobs {
-		writeNetstring(&b, j.job.ID)
-		writeNetstring(&b, j.job.WebhookID)
-		writeHead(&b, jobLen(j.job))
-		writeJob(&b, j.job)
-		if by[j.job.WebhookID] == 0 {
-			order = append(order, j.job.WebhookID)
+	for _, e := range jobs {
+		j := e.job
+		if one {
+			j.Payload = ""
 		}
-		by[j.job.WebhookID]++
+		writeNetstring(&b, j.ID)
+		writeNetstring(&b, j.WebhookID)
+		writeHead(&b, jobLen(j))
+		writeJob(&b, j)
+		if by[j.WebhookID] == 0 {
+			order = append(order, j.WebhookID)
+		}
+		by[j.WebhookID]++
 	}
 	// As the scripts read them (countsTotal, countsOf): the number of
 	// jobs, '|', then per webhook its id and its number.
@@ -216,6 +228,57 @@ func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 		counts = appendNetstring(counts, strconv.Itoa(by[w]))
 	}
 	return b.String(), counts
+}
+
+// sharedPayload returns the payload of jobs, when there are two or more
+// and all have the same one.
+func sharedPayload(jobs []entryJob) (string, bool) {
+	if len(jobs) < 2 {
+		return "", false
+	}
+	p := jobs[0].job.Payload
+	for _, j := range jobs[1:] {
+		if j.job.Payload != p {
+			return "", false
+		}
+	}
+	return p, true
+}
+
+// sharedMark starts an entry (after handedMark) whose jobs all have one
+// payload: it follows, as a netstring, and each job's string ends without
+// it. An entry of four webhooks carried four copies, which Redis's Lua
+// hashes byte by byte in the commit's arguments (docs/benchmarks.md,
+// "Twenty-first round").
+const sharedMark = "P"
+
+// entryJobs reads an entry: whether its jobs were handed off at commit,
+// and its jobs, each job's payload its own or the entry's shared one.
+func entryJobs(raw string) (handed bool, jobs []store.Job, err error) {
+	rest, handed := strings.CutPrefix(raw, handedMark)
+	rest, one := strings.CutPrefix(rest, sharedMark)
+	var shared string
+	if one {
+		var ok bool
+		if shared, rest, ok = cutNetstring(rest); !ok {
+			return handed, nil, fmt.Errorf("inbox entry: bad shared payload at %q", truncate(rest))
+		}
+	}
+	f, err := netstrings(rest)
+	if err != nil || len(f)%3 != 0 {
+		return handed, nil, fmt.Errorf("inbox entry of %d fields: %v", len(f), err)
+	}
+	for i := 0; i < len(f); i += 3 {
+		j, err := decodeJob(f[i], f[i+2])
+		if err != nil {
+			return handed, nil, err
+		}
+		if one {
+			j.Payload = shared
+		}
+		jobs = append(jobs, j)
+	}
+	return handed, jobs, nil
 }
 
 // entryJob is a job of an Ingest transaction bound for an entry.
@@ -253,25 +316,21 @@ func (in *inbox) add(raw string, leases map[string]store.Lease, now time.Time) e
 		// no other entry has).
 		return nil
 	}
-	f, err := netstrings(strings.TrimPrefix(raw, handedMark))
-	if err != nil || len(f)%3 != 0 {
-		return fmt.Errorf("inbox entry of %d fields: %v", len(f), err)
+	handed, jobs, err := entryJobs(raw)
+	if err != nil {
+		return err
 	}
 	e := &ientry{raw: raw}
 	in.entries[raw] = e
-	for i := 0; i < len(f); i += 3 {
-		j, err := decodeJob(f[i], f[i+2])
-		if err != nil {
-			return err
-		}
-		ij := &ijob{job: j, str: f[i+2], entry: e, since: now}
+	for _, j := range jobs {
+		ij := &ijob{job: j, entry: e, since: now}
 		e.left++
 		if l, ok := leases[j.ID]; ok {
 			ij.token, ij.until = l.Token, l.Until
 			in.leased[l.Token] = ij
 			continue
 		}
-		if leases == nil && strings.HasPrefix(raw, handedMark) {
+		if leases == nil && handed {
 			// Handed off by a commit whose answer was lost: leased to no
 			// worker, so its lease has run out.
 			in.seq++
@@ -763,13 +822,11 @@ func (in *inbox) moveWith(ctx context.Context, jobs []*ijob, mode, counter strin
 	pipe := s.c.TxPipeline()
 	cmds := make([]*redis.Cmd, len(jobs))
 	for i, j := range jobs {
-		str := j.str
+		jj := j.job
 		if mode == "requeue" && j.token != "" {
-			// A lease run out: its attempt counts.
-			jj := j.job
-			jj.Attempts++
-			str = encodeJob(jj)
+			jj.Attempts++ // a lease run out: its attempt counts
 		}
+		str := encodeJob(jj)
 		cmds[i] = s.call(ctx, pipe, inholdScript, keys, s.process, mode, counter, j.job.ID, str, j.token,
 			micros(j.until), deadError, nanos(now), s.limits.DeadLetters)
 	}
@@ -893,12 +950,12 @@ func (in *inbox) maintain(ctx context.Context, now time.Time, maxAge time.Durati
 
 // holdsOlder reports whether entry raw holds a job made before cutoff.
 func (in *inbox) holdsOlder(raw string, cutoff time.Time) bool {
-	f, err := netstrings(raw)
+	_, jobs, err := entryJobs(raw)
 	if err != nil {
 		return false
 	}
-	for i := 2; i < len(f); i += 3 {
-		if j, err := decodeJob(f[i-2], f[i]); err == nil && j.Created.Before(cutoff) {
+	for _, j := range jobs {
+		if j.Created.Before(cutoff) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,5 +352,103 @@ func TestInboxCommitsToItsProcessBufferUnlessTheInboxHoldsEntries(t *testing.T) 
 	commitEnvelopes(t, b, 1, later, "y")
 	if got := leaseAll(t, a, later, "x", "y"); fmt.Sprint(ids(got)) != "[e0-x e0-y]" {
 		t.Errorf("a leased %v, want [e0-x e0-y]", ids(got))
+	}
+}
+
+// sharedPayload is the payload every job of envelope ev gets in
+// commitShared: one format for all its webhooks.
+func sharedPayload(ev string) string {
+	return `{"id":"` + ev + `","pad":"` + strings.Repeat("x", 600) + `"}`
+}
+
+// commitShared commits n envelopes, events s<i>, each of one job per
+// webhook with the event's one payload; handed, leased until until to s
+// (handed off at commit) rather than queued.
+func commitShared(t *testing.T, s *redis.Store, n int, now time.Time, handed bool, webhooks ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		ev := fmt.Sprint("s", i)
+		err := s.Ingest(ctx, func(tx store.Tx) error {
+			for _, w := range webhooks {
+				j := store.Job{ID: ev + "-" + w, WebhookID: w, EventID: ev, Action: "push",
+					Payload: sharedPayload(ev), ContentType: "application/json", Created: now, Due: now}
+				var err error
+				if handed {
+					err = tx.(store.HandoffTx).EnqueueLeased(ctx, j, now.Add(time.Minute))
+				} else {
+					err = tx.Enqueue(ctx, j)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ingest envelope %s: %v", ev, err)
+		}
+	}
+}
+
+func wantPayloads(t *testing.T, who string, leases []store.Lease, want int) {
+	t.Helper()
+	if len(leases) != want {
+		t.Errorf("%s: leased %d jobs, want %d", who, len(leases), want)
+	}
+	for _, l := range leases {
+		if l.Payload != sharedPayload(l.EventID) {
+			t.Errorf("%s: job %s has payload %.40q…, want its event's", who, l.ID, l.Payload)
+		}
+	}
+}
+
+// The webhooks of an event in one format have one payload, which an entry
+// holds once: each job gets it back wherever the entry goes, whole or in
+// part (taken, reclaimed after some of its jobs were acked, handed off at
+// commit and reclaimed), and when a job leaves the entry for its webhook's
+// queue.
+func TestInboxJobsOfOneEventShareTheirPayload(t *testing.T) {
+	ctx := context.Background()
+	a, b := inboxPair(t)
+	now := time.Now()
+	commitShared(t, a, 3, now, false, "w1", "w2", "w3")
+	first := leaseAll(t, a, now, "w1", "w2", "w3")
+	wantPayloads(t, "a", first, 9)
+	for _, l := range first[:4] {
+		if err := ack(a, l); err != nil {
+			t.Fatalf("ack %s: %v", l.ID, err)
+		}
+	}
+	// a dies holding five jobs of three entries, some in part: b puts
+	// them back on the inbox once their leases ran out, and leases them.
+	later := now.Add(2 * time.Minute)
+	if m, err := b.Maintain(ctx, later, 0); err != nil || m.Reclaimed != 5 {
+		t.Fatalf("maintain after a's leases ran out: %+v, %v; want 5 reclaimed", m, err)
+	}
+	wantPayloads(t, "b, reclaimed", leaseAll(t, b, later, "w1", "w2", "w3"), 5)
+
+	// Handed off at commit, then reclaimed.
+	c, d := inboxPair(t)
+	commitShared(t, c, 2, now, true, "w1", "w2")
+	if m, err := d.Maintain(ctx, later, 0); err != nil || m.Reclaimed != 4 {
+		t.Fatalf("maintain after c's handed leases ran out: %+v, %v; want 4 reclaimed", m, err)
+	}
+	wantPayloads(t, "d, handed and reclaimed", leaseAll(t, d, later, "w1", "w2"), 4)
+
+	// Leased from the buffer, its lease run out: the job goes to its
+	// webhook's queue, its string written whole.
+	e, _ := inboxPair(t)
+	commitShared(t, e, 2, now, false, "w1", "w2")
+	wantPayloads(t, "e", leaseAll(t, e, now, "w1", "w2"), 4)
+	if m, err := e.Maintain(ctx, later, 0); err != nil || m.Reclaimed != 4 {
+		t.Fatalf("maintain after e's own leases ran out: %+v, %v; want 4 requeued", m, err)
+	}
+	again := leaseAll(t, e, later, "w1", "w2")
+	wantPayloads(t, "e, from the queue", again, 4)
+	for _, l := range again {
+		if l.Attempts != 2 {
+			t.Errorf("job %s from the queue: attempt %d, want 2 (the run-out lease's counted)", l.ID, l.Attempts)
+		}
 	}
 }

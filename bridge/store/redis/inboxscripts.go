@@ -137,7 +137,15 @@ for _, p in ipairs(procs) do
     for e = #entries, 1, -1 do
       local raw = entries[e]
       if string.sub(raw, 1, 1) == 'H' then raw = string.sub(raw, 2) end -- handed off
-      local f, keep, order, byhook = netstrings(raw), {}, {}, {}
+      -- A shared payload ('P', its netstring) stays at the head of what
+      -- is kept: each job's string left it out.
+      local head, pos = '', 1
+      if string.sub(raw, 1, 1) == 'P' then
+        local c = string.find(raw, ':', 2, true)
+        pos = c + tonumber(string.sub(raw, 2, c - 1)) + 1
+        head = string.sub(raw, 1, pos - 1)
+      end
+      local f, keep, order, byhook = netstrings(raw, pos), {}, {}, {}
       for j = 1, #f, 3 do
         if redis.call('SISMEMBER', ijset(), f[j]) == 1 then
           keep[#keep + 1], keep[#keep + 2], keep[#keep + 3] = f[j], f[j + 1], f[j + 2]
@@ -153,7 +161,7 @@ for _, p in ipairs(procs) do
         local counts = {}
         for _, w in ipairs(order) do counts[#counts + 1], counts[#counts + 2] = w, tostring(byhook[w]) end
         local n = #keep / 3
-        redis.call('LPUSH', P .. 'inbox', netstring(keep))
+        redis.call('LPUSH', P .. 'inbox', head .. netstring(keep))
         redis.call('LPUSH', P .. 'inboxn', n .. '|' .. netstring(counts))
         redis.call('INCRBY', P .. 'inboxjobs', n)
         moved = moved + n
