@@ -362,8 +362,8 @@ func sharedPayload(ev string) string {
 }
 
 // commitShared commits n envelopes, events s<i>, each of one job per
-// webhook with the event's one payload; handed, leased until until to s
-// (handed off at commit) rather than queued.
+// webhook with the event's one payload; with handed, its jobs are leased
+// to s for a minute from now (handed off at commit) rather than queued.
 func commitShared(t *testing.T, s *redis.Store, n int, now time.Time, handed bool, webhooks ...string) {
 	t.Helper()
 	ctx := context.Background()
@@ -391,6 +391,8 @@ func commitShared(t *testing.T, s *redis.Store, n int, now time.Time, handed boo
 	}
 }
 
+// wantPayloads checks that who leased want jobs, each with its event's
+// payload.
 func wantPayloads(t *testing.T, who string, leases []store.Lease, want int) {
 	t.Helper()
 	if len(leases) != want {
