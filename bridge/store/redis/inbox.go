@@ -264,12 +264,15 @@ func entryJobs(raw string) (handed bool, jobs []store.Job, err error) {
 			return handed, nil, fmt.Errorf("inbox entry: bad shared payload at %q", truncate(rest))
 		}
 	}
-	f, err := netstrings(rest)
-	if err != nil || len(f)%3 != 0 {
-		return handed, nil, fmt.Errorf("inbox entry of %d fields: %v", len(f), err)
-	}
-	for i := 0; i < len(f); i += 3 {
-		j, err := decodeJob(f[i], f[i+2])
+	for rest != "" {
+		var f [3]string // id, webhook, job string
+		for k := range f {
+			var ok bool
+			if f[k], rest, ok = cutNetstring(rest); !ok {
+				return handed, nil, fmt.Errorf("inbox entry: bad field %d of job %d at %q", k+1, len(jobs)+1, truncate(rest))
+			}
+		}
+		j, err := decodeJob(f[0], f[2])
 		if err != nil {
 			return handed, nil, err
 		}
@@ -285,19 +288,6 @@ func entryJobs(raw string) (handed bool, jobs []store.Job, err error) {
 type entryJob struct {
 	job   store.Job
 	lease int // of a job handed off: its lease's index in ingestTx.leases
-}
-
-// netstrings reads fields written by appendNetstring.
-func netstrings(s string) ([]string, error) {
-	var out []string
-	for s != "" {
-		field, rest, ok := cutNetstring(s)
-		if !ok {
-			return nil, fmt.Errorf("bad inbox entry at %q", truncate(s))
-		}
-		out, s = append(out, field), rest
-	}
-	return out, nil
 }
 
 func truncate(s string) string {
