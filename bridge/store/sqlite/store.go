@@ -82,6 +82,10 @@ type Store struct {
 	durableAt atomic.Int64
 	wait      time.Duration
 
+	// commits counts the writer's commits, for the checkpointer.
+	commits atomic.Int64
+	ckpt    *checkpointer
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -169,7 +173,8 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	if s.leaseStmt, err = rdb.PrepareContext(ctx, leaseQuery); err != nil {
 		return fmt.Errorf("prepare lease query: %w", err)
 	}
-	return nil
+	s.ckpt, err = startCheckpointer(path, syncMode, &s.commits)
+	return err
 }
 
 // readers bounds the connections that read.
@@ -191,6 +196,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		var errs []error
+		if s.ckpt != nil {
+			if err := s.ckpt.close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store in %s: %w", s.dir, err))
+			}
+		}
 		s.stmts.close()
 		if s.leaseStmt != nil {
 			s.leaseStmt.Close()
@@ -442,6 +452,7 @@ func (s *Store) runTx(ops []*op, savepoints bool) (errs []error, ok bool) {
 	if err := tx.Commit(); err != nil {
 		return fail(s.classify(fmt.Errorf("commit: %w", err)))
 	}
+	s.commits.Add(1)
 	return errs, true
 }
 
