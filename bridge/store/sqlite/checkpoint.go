@@ -14,7 +14,7 @@ import (
 // writer's own checkpoint (wal_autocheckpoint, 10,000 pages) finds little
 // left to copy. Left to the writer, that checkpoint ran inside the commit
 // that filled the WAL, every 0.4 s at 1,000 envelopes a second, and held it
-// for 5–8 ms: a p99 answer of 4.5–6.4 ms against 2.4–2.7 with the
+// for 5–8 ms: answers' p99 of 4.5–6.4 ms against 2.4–3.4 with the
 // checkpointer (docs/benchmarks.md, "Twenty-first round").
 type checkpointer struct {
 	db   *sql.DB
