@@ -195,7 +195,9 @@ func entryOf(prefix string, jobs []entryJob) (entry string, counts []byte) {
 		size += len(sharedMark) + maxHead + len(shared)
 	}
 	for _, j := range jobs {
-		size += len(j.job.ID) + len(j.job.WebhookID) + jobLen(j.job) + 3*maxHead
+		// shared is "" unless written once above: sized so, the string
+		// holds no room for copies it does not have.
+		size += len(j.job.ID) + len(j.job.WebhookID) + jobLen(j.job) - len(shared) + 3*maxHead
 	}
 	var b strings.Builder
 	b.Grow(size)

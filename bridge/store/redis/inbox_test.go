@@ -355,9 +355,9 @@ func TestInboxCommitsToItsProcessBufferUnlessTheInboxHoldsEntries(t *testing.T) 
 	}
 }
 
-// sharedPayload is the payload every job of envelope ev gets in
+// eventPayload is the payload every job of envelope ev gets in
 // commitShared: one format for all its webhooks.
-func sharedPayload(ev string) string {
+func eventPayload(ev string) string {
 	return `{"id":"` + ev + `","pad":"` + strings.Repeat("x", 600) + `"}`
 }
 
@@ -372,7 +372,7 @@ func commitShared(t *testing.T, s *redis.Store, n int, now time.Time, handed boo
 		err := s.Ingest(ctx, func(tx store.Tx) error {
 			for _, w := range webhooks {
 				j := store.Job{ID: ev + "-" + w, WebhookID: w, EventID: ev, Action: "push",
-					Payload: sharedPayload(ev), ContentType: "application/json", Created: now, Due: now}
+					Payload: eventPayload(ev), ContentType: "application/json", Created: now, Due: now}
 				var err error
 				if handed {
 					err = tx.(store.HandoffTx).EnqueueLeased(ctx, j, now.Add(time.Minute))
@@ -399,7 +399,7 @@ func wantPayloads(t *testing.T, who string, leases []store.Lease, want int) {
 		t.Errorf("%s: leased %d jobs, want %d", who, len(leases), want)
 	}
 	for _, l := range leases {
-		if l.Payload != sharedPayload(l.EventID) {
+		if l.Payload != eventPayload(l.EventID) {
 			t.Errorf("%s: job %s has payload %.40q…, want its event's", who, l.ID, l.Payload)
 		}
 	}
