@@ -178,6 +178,9 @@ func checkKept(t *testing.T, raw json.RawMessage, ev *event.Event, id, repo stri
 		}
 	}
 	body, _, _ := payload.Render(rule.ACR, ev)
+	if want, err := reflected(ev); err != nil || !bytes.Equal(body, want) {
+		t.Errorf("acr payload %s, want encoding/json's %s (%v)", body, want, err)
+	}
 	var back event.Event
 	if err := json.Unmarshal(body, &back); err != nil {
 		t.Fatalf("acr payload %s does not decode: %v", body, err)

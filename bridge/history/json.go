@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"time"
-	"unicode/utf8"
+
+	"github.com/regwebhook/regwebhook/internal/jsonenc"
 )
 
 // Encoder encodes entries into buffers it reuses, for a store whose write
@@ -63,46 +63,46 @@ func (e Entry) sizeHint() int {
 // AppendJSON appends MarshalJSON's bytes to b: a store that writes entries
 // one after another encodes each into a buffer it reuses.
 func (e Entry) AppendJSON(b []byte) ([]byte, error) {
-	if y := e.Timestamp.Year(); y < 0 || y > 9999 {
-		// Out of RFC 3339's range: encoding/json's own error.
-		type plain Entry
-		j, err := json.Marshal(plain(e))
-		return append(b, j...), err
-	}
 	b = append(b, `{"id":`...)
-	b = appendString(b, e.ID)
+	b = jsonenc.AppendString(b, e.ID)
 	b = append(b, `,"eventId":`...)
-	b = appendString(b, e.EventID)
+	b = jsonenc.AppendString(b, e.EventID)
 	b = append(b, `,"action":`...)
-	b = appendString(b, e.Action)
+	b = jsonenc.AppendString(b, e.Action)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(e.Attempt), 10)
-	b = append(b, `,"timestamp":"`...)
-	b = e.Timestamp.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","durationMs":`...)
+	b = append(b, `,"timestamp":`...)
+	b, ok := jsonenc.AppendTime(b, e.Timestamp)
+	if !ok {
+		// Out of RFC 3339's range: encoding/json's own error.
+		type plain Entry
+		_, err := json.Marshal(plain(e))
+		return b, err
+	}
+	b = append(b, `,"durationMs":`...)
 	b = strconv.AppendInt(b, e.DurationMs, 10)
 	if e.Error != "" {
 		b = append(b, `,"error":`...)
-		b = appendString(b, e.Error)
+		b = jsonenc.AppendString(b, e.Error)
 	}
 	b = append(b, `,"eventRequestMessage":{"method":`...)
-	b = appendString(b, e.Request.Method)
+	b = jsonenc.AppendString(b, e.Request.Method)
 	b = append(b, `,"requestUri":`...)
-	b = appendString(b, e.Request.RequestURI)
+	b = jsonenc.AppendString(b, e.Request.RequestURI)
 	b = append(b, `,"headers":`...)
 	b = appendHeaders(b, e.Request.Headers)
 	b = append(b, `,"content":`...)
-	b = appendString(b, e.Request.Content)
+	b = jsonenc.AppendString(b, e.Request.Content)
 	b = append(b, '}')
 	if r := e.Response; r != nil {
 		b = append(b, `,"eventResponseMessage":{"statusCode":`...)
 		b = strconv.AppendInt(b, int64(r.StatusCode), 10)
 		b = append(b, `,"reasonPhrase":`...)
-		b = appendString(b, r.ReasonPhrase)
+		b = jsonenc.AppendString(b, r.ReasonPhrase)
 		b = append(b, `,"headers":`...)
 		b = appendHeaders(b, r.Headers)
 		b = append(b, `,"content":`...)
-		b = appendString(b, r.Content)
+		b = jsonenc.AppendString(b, r.Content)
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
@@ -132,68 +132,9 @@ func appendHeaders(b []byte, h map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, h[k])
+		b = jsonenc.AppendString(b, h[k])
 	}
 	return append(b, '}')
-}
-
-const hex = "0123456789abcdef"
-
-// safe holds the bytes a JSON string carries as they are: ASCII but for
-// ", \, <, >, & and control characters.
-var safe = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString encodes s as a JSON string the way encoding/json does by
-// default: ", \ and control characters escaped (\n, \r, \t, \b, \f by
-// name), <, > and & as \u escapes, invalid UTF-8 as U+FFFD, and U+2028 and
-// U+2029 escaped. It copies byte by byte into room made for s at once: the
-// strings it gets are mostly JSON, whose quotes come every few bytes, and
-// a copy call for each run between them cost more than the bytes.
-func appendString(b []byte, s string) []byte {
-	b = slices.Grow(b, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if safe[c] {
-			b = append(b, c)
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size - 1
-	}
-	return append(b, '"')
 }

@@ -169,21 +169,3 @@ func BenchmarkMarshalEntry(b *testing.B) {
 		}
 	})
 }
-
-// Every byte, at every place of a run of safe bytes, comes out as
-// encoding/json writes it.
-func TestAppendStringEveryByteEveryPlace(t *testing.T) {
-	for c := range 256 {
-		for at := range 17 {
-			s := []byte(strings.Repeat("a", 17))
-			s[at] = byte(c)
-			want, err := json.Marshal(string(s))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := appendString(nil, string(s)); !bytes.Equal(got, want) {
-				t.Fatalf("byte %#x at %d: %s, want %s", c, at, got, want)
-			}
-		}
-	}
-}

@@ -38,7 +38,7 @@ func Render(f rule.Format, ev *event.Event) ([]byte, string, error) {
 	)
 	switch f {
 	case rule.ACR, "":
-		body, err = json.Marshal(ev)
+		body, err = ev.AppendJSON(make([]byte, 0, 512))
 		return body, JSON, err
 	case rule.CloudEvents:
 		body, err = json.Marshal(cloudEvent{
