@@ -36,7 +36,7 @@ func TestPing(t *testing.T) {
 		}
 		req := e.Request
 		if req.RequestURI != "http://"+strings.TrimPrefix(target.URL(), "http://")+"/…" ||
-			req.Headers["Authorization"] != "***" || req.Headers["Webhook-Signature"] != "***" || !strings.Contains(req.Content, `"action":"ping"`) {
+			req.Headers.Get("Authorization") != "***" || req.Headers.Get("Webhook-Signature") != "***" || !strings.Contains(req.Content, `"action":"ping"`) {
 			t.Errorf("ping entry request not masked as history shows it: %+v", req)
 		}
 		pings = append([]history.Entry{e}, pings...)

@@ -298,7 +298,7 @@ func (s *Sender) send(ctx context.Context, hook *rule.Webhook, a attempt) (histo
 	e.Response = &history.Response{
 		StatusCode:   resp.StatusCode,
 		ReasonPhrase: reasonPhrase(resp),
-		Headers:      history.Headers(resp.Header),
+		Headers:      history.HeadersOf(resp.Header),
 		Content:      content,
 	}
 	out := Classify(resp.StatusCode, resp.Header, nil, end)
@@ -333,7 +333,7 @@ func roundTrip(t *http.Transport, req *http.Request) (*http.Response, error) {
 // records them: the webhook's custom headers and the signature masked
 // (history.Masked). On an error wrapping ErrInvalidRequest the headers set
 // so far are returned, to be recorded.
-func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target, a attempt, now time.Time) (*http.Request, map[string]string, error) {
+func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target, a attempt, now time.Time) (*http.Request, history.Headers, error) {
 	if to.err != nil {
 		return nil, nil, fmt.Errorf("%w: uri %s: %v", ErrInvalidRequest, to.masked, to.err)
 	}
@@ -352,15 +352,22 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 	values := make([]string, 0, n)
 	// The entry's headers are made with the request's: flattened from them
 	// afterwards, they took a walk over the request's map, and a map of
-	// the secret ones.
-	recorded := make(map[string]string, n)
+	// the secret ones. Only the first `replaceable` may be set again.
+	recorded := make(history.Headers, 0, n)
+	replaceable := 0
 	set := func(k, v string, secret bool) {
 		values = append(values, v)
 		h[k] = values[len(values)-1 : len(values) : len(values)]
 		if secret {
 			v = history.Masked
 		}
-		recorded[k] = v
+		for i := range recorded[:replaceable] {
+			if recorded[i].Name == k {
+				recorded[i].Value = v
+				return
+			}
+		}
+		recorded = append(recorded, history.Header{Name: k, Value: v})
 	}
 	// What http.NewRequestWithContext makes of a POST of a.body to to.url.
 	req := (&http.Request{
@@ -382,7 +389,9 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 	set("Content-Type", contentType, false)
 	set("User-Agent", s.userAgent, false)
 	// Custom headers come after Content-Type and User-Agent so a webhook can
-	// replace those; the other names regwebhook sets are reserved.
+	// replace those; the other names regwebhook sets are reserved, and
+	// custom names differ from each other (rule.Webhook.Validate).
+	replaceable = len(recorded)
 	for k, v := range hook.Headers {
 		set(http.CanonicalHeaderKey(k), v, true)
 	}
@@ -395,6 +404,7 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 	if hook.Secret != "" {
 		keys, err := rule.DecodeSecrets(hook.Secret)
 		if err != nil {
+			recorded.Sort()
 			return nil, recorded, fmt.Errorf("%w: secret of webhook %q: %v", ErrInvalidRequest, hook.Name, err)
 		}
 		ts := strconv.FormatInt(now.Unix(), 10)
@@ -402,6 +412,7 @@ func (s *Sender) newRequest(ctx context.Context, hook *rule.Webhook, to *target,
 		set(HeaderSignatureTimestamp, ts, false)
 		set(HeaderSignature, Sign(keys, a.id, ts, []byte(a.body)), true)
 	}
+	recorded.Sort()
 	return req, recorded, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,7 +193,7 @@ func TestSendRequest(t *testing.T) {
 		Request: history.Request{
 			Method:     "POST",
 			RequestURI: "http://" + srv.Listener.Addr().String() + "/…",
-			Headers: map[string]string{
+			Headers: history.MakeHeaders(map[string]string{
 				"Content-Type":            "application/json",
 				"User-Agent":              "regwebhook/1.2.3",
 				"Authorization":           "***",
@@ -204,15 +205,15 @@ func TestSendRequest(t *testing.T) {
 				"Webhook-Id":              "delivery-1",
 				"Webhook-Timestamp":       ts,
 				"Webhook-Signature":       "***",
-			},
+			}),
 			Content: job.Payload,
 		},
 		Response: &history.Response{
 			StatusCode: 202, ReasonPhrase: "Accepted", Content: `{"ok":true}`,
-			Headers: map[string]string{"X-Answer": "yes", "Content-Length": "11", "Content-Type": "text/plain; charset=utf-8"},
+			Headers: history.MakeHeaders(map[string]string{"X-Answer": "yes", "Content-Length": "11", "Content-Type": "text/plain; charset=utf-8"}),
 		},
 	}
-	delete(e.Response.Headers, "Date")
+	e.Response.Headers = slices.DeleteFunc(e.Response.Headers, func(h history.Header) bool { return h.Name == "Date" })
 	if diff := cmp.Diff(wantEntry, e); diff != "" {
 		t.Errorf("entry (-want +got):\n%s", diff)
 	}
@@ -486,7 +487,7 @@ func TestPing(t *testing.T) {
 	if !verify(t, r.header, r.body, secretA) {
 		t.Errorf("ping signature does not verify")
 	}
-	got := []any{e.ID, e.WebhookID, e.Action, e.Attempt, e.Request.Headers["Authorization"], e.Response.StatusCode, e.Error}
+	got := []any{e.ID, e.WebhookID, e.Action, e.Attempt, e.Request.Headers.Get("Authorization"), e.Response.StatusCode, e.Error}
 	want := []any{"ping-id", "wh-1", "ping", 1, "***", 204, ""}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ping entry id, webhook, action, attempt, masked header, status, error (-want +got):\n%s", diff)
@@ -574,7 +575,7 @@ func TestSendUsesTheURIsUserAsBasicAuthentication(t *testing.T) {
 	if a := got[1].header.Get("Authorization"); a != "Bearer tok" {
 		t.Errorf("Authorization with the webhook's own header: %q, want Bearer tok", a)
 	}
-	if _, ok := e.Request.Headers["Authorization"]; ok || strings.Contains(e.Request.RequestURI, "s3cret") {
+	if _, ok := e.Request.Headers.Lookup("Authorization"); ok || strings.Contains(e.Request.RequestURI, "s3cret") {
 		t.Errorf("history shows the URI's credentials: %q, %v", e.Request.RequestURI, e.Request.Headers)
 	}
 }
@@ -729,5 +730,37 @@ func TestSendReusesTheConnection(t *testing.T) {
 				t.Errorf("5 requests came over %d connections, want 1", len(conns))
 			}
 		})
+	}
+}
+
+// A webhook's own Content-Type and User-Agent replace regwebhook's: the
+// receiver gets them, and history records each header once, masked as
+// custom headers are.
+func TestCustomHeadersReplaceContentTypeAndUserAgent(t *testing.T) {
+	c, srv := newCapture(t, ok)
+	s := newTestSender(SenderParams{})
+	hook := &rule.Webhook{ID: "wh-1", Name: "myhook01", URI: srv.URL + "/hook", Status: rule.Enabled,
+		Headers: map[string]string{"content-type": "text/plain", "User-Agent": "team-bot/2", "X-Team": "a"}}
+	e, out := s.Send(context.Background(), hook, testJob())
+	if out.Kind != Success {
+		t.Fatalf("send: %+v", out)
+	}
+	got := c.got()
+	if len(got) != 1 {
+		t.Fatalf("%d requests received, want 1", len(got))
+	}
+	if ct, ua := got[0].header.Values("Content-Type"), got[0].header.Values("User-Agent"); !slices.Equal(ct, []string{"text/plain"}) || !slices.Equal(ua, []string{"team-bot/2"}) {
+		t.Errorf("received Content-Type %q and User-Agent %q, want the webhook's own", ct, ua)
+	}
+	var names []string
+	for _, h := range e.Request.Headers {
+		names = append(names, h.Name)
+	}
+	want := []string{"Content-Type", "User-Agent", "X-Regwebhook-Delivery", "X-Regwebhook-Event", "X-Regwebhook-Redelivery", "X-Regwebhook-Webhook", "X-Team"}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("recorded header names (-want +got):\n%s", diff)
+	}
+	if ct, ua := e.Request.Headers.Get("Content-Type"), e.Request.Headers.Get("User-Agent"); ct != history.Masked || ua != history.Masked {
+		t.Errorf("recorded Content-Type %q and User-Agent %q, want both masked", ct, ua)
 	}
 }

@@ -6,6 +6,7 @@ package history
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,18 +28,18 @@ type Entry struct {
 
 // Request is the request an attempt sent.
 type Request struct {
-	Method     string            `json:"method"`
-	RequestURI string            `json:"requestUri"`
-	Headers    map[string]string `json:"headers"`
-	Content    string            `json:"content"`
+	Method     string  `json:"method"`
+	RequestURI string  `json:"requestUri"`
+	Headers    Headers `json:"headers"`
+	Content    string  `json:"content"`
 }
 
 // Response is the answer an attempt got; nil in an Entry when none came.
 type Response struct {
-	StatusCode   int               `json:"statusCode"`
-	ReasonPhrase string            `json:"reasonPhrase"`
-	Headers      map[string]string `json:"headers"`
-	Content      string            `json:"content"`
+	StatusCode   int     `json:"statusCode"`
+	ReasonPhrase string  `json:"reasonPhrase"`
+	Headers      Headers `json:"headers"`
+	Content      string  `json:"content"`
 }
 
 // MaxContent is how much of a response body history keeps.
@@ -60,11 +61,55 @@ func MaskURI(uri string) string {
 	return u.Scheme + "://" + u.Host + "/…"
 }
 
-// Headers flattens h into a map, a header's values joined by ", ".
-func Headers(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
+// Header is one header of a recorded message, its values joined by ", ".
+type Header struct{ Name, Value string }
+
+// Headers are a recorded message's headers, sorted by name, each name once.
+// Their JSON is an object, null when nil: what encoding/json writes of a
+// map[string]string. A slice rather than a map: every delivery records the
+// headers of its request and of its answer, and two maps a delivery were a
+// visible part of regwebhook's CPU time under load.
+type Headers []Header
+
+// HeadersOf records h, a header's values joined by ", ".
+func HeadersOf(h http.Header) Headers {
+	out := make(Headers, 0, len(h))
 	for k, v := range h {
-		out[k] = strings.Join(v, ", ")
+		out = append(out, Header{k, strings.Join(v, ", ")})
 	}
+	out.Sort()
 	return out
+}
+
+// MakeHeaders returns the headers of m, sorted.
+func MakeHeaders(m map[string]string) Headers {
+	out := make(Headers, 0, len(m))
+	for k, v := range m {
+		out = append(out, Header{k, v})
+	}
+	out.Sort()
+	return out
+}
+
+// Sort sorts h by name.
+func (h Headers) Sort() {
+	slices.SortFunc(h, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// Get returns the value of the header named exactly name, "" when there
+// is none.
+func (h Headers) Get(name string) string {
+	v, _ := h.Lookup(name)
+	return v
+}
+
+// Lookup returns the value of the header named exactly name, and whether
+// there is one.
+func (h Headers) Lookup(name string) (string, bool) {
+	for _, x := range h {
+		if x.Name == name {
+			return x.Value, true
+		}
+	}
+	return "", false
 }

@@ -21,10 +21,10 @@ func TestMaskURI(t *testing.T) {
 	}
 }
 
-func TestHeaders(t *testing.T) {
-	h := http.Header{"X-Env": {"a", "b"}, "Content-Type": {"application/json"}}
-	got := Headers(h)
-	want := map[string]string{"X-Env": "a, b", "Content-Type": "application/json"}
+func TestHeadersOf(t *testing.T) {
+	h := http.Header{"X-Env": {"a", "b"}, "Content-Type": {"application/json"}, "Accept": {}}
+	got := HeadersOf(h)
+	want := Headers{{"Accept", ""}, {"Content-Type", "application/json"}, {"X-Env", "a, b"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -2,7 +2,6 @@ package history
 
 import (
 	"encoding/json"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -115,26 +114,40 @@ func (e Entry) responseLen() int {
 	return 256 + len(e.Response.Content)
 }
 
-// appendHeaders encodes h as encoding/json encodes a map[string]string:
-// null when nil, names sorted.
-func appendHeaders(b []byte, h map[string]string) []byte {
+// MarshalJSON encodes h as encoding/json encodes a map[string]string of
+// the same headers: null when nil, names sorted.
+func (h Headers) MarshalJSON() ([]byte, error) {
+	return appendHeaders(nil, h), nil
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes (any JSON object of
+// strings, or null).
+func (h *Headers) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if m == nil {
+		*h = nil
+		return nil
+	}
+	*h = MakeHeaders(m)
+	return nil
+}
+
+// appendHeaders appends MarshalJSON's bytes; h is sorted, each name once.
+func appendHeaders(b []byte, h Headers) []byte {
 	if h == nil {
 		return append(b, "null"...)
 	}
-	var buf [16]string // most requests and answers have fewer headers
-	keys := buf[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, x := range h {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = jsonenc.AppendString(b, k)
+		b = jsonenc.AppendString(b, x.Name)
 		b = append(b, ':')
-		b = jsonenc.AppendString(b, h[k])
+		b = jsonenc.AppendString(b, x.Value)
 	}
 	return append(b, '}')
 }

@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +30,10 @@ func sampleEntry() Entry {
 		DurationMs: 12,
 		Request: Request{
 			Method: "POST", RequestURI: "https://hooks.example.com/…",
-			Headers: map[string]string{"Content-Type": "application/json", "Authorization": Masked, "X-Weird": "a\"b\\c<d>&e\u2028"},
+			Headers: Headers{{"Authorization", Masked}, {"Content-Type", "application/json"}, {"X-Weird", "a\"b\\c<d>&e\u2028"}},
 			Content: `{"id":"ev-1","target":{"repository":"team/app","tag":"v1"},"note":"tab	and newline` + "\n" + `"}`,
 		},
-		Response: &Response{StatusCode: 200, ReasonPhrase: "OK", Headers: map[string]string{}, Content: "ok\x00\x1f\x7f\xff\xfe é ☃ \u2029"},
+		Response: &Response{StatusCode: 200, ReasonPhrase: "OK", Headers: Headers{}, Content: "ok\x00\x1f\x7f\xff\xfe é ☃ \u2029"},
 	}
 }
 
@@ -68,13 +69,74 @@ func TestMarshalJSONIsEncodingJSONs(t *testing.T) {
 	}
 }
 
+// withHeader is h with name set to value, sorted.
+func withHeader(h Headers, name, value string) Headers {
+	out := Headers{{name, value}}
+	for _, x := range h {
+		if x.Name != name {
+			out = append(out, x)
+		}
+	}
+	out.Sort()
+	return out
+}
+
+// asMap is h as the map[string]string it stood for before.
+func asMap(h Headers) map[string]string {
+	if h == nil {
+		return nil
+	}
+	m := make(map[string]string, len(h))
+	for _, x := range h {
+		m[x.Name] = x.Value
+	}
+	return m
+}
+
+// Headers encode as encoding/json encodes the map they stand for, and
+// decode back from it.
+func TestHeadersJSONIsAMapsJSON(t *testing.T) {
+	for name, h := range map[string]Headers{
+		"nil": nil, "empty": {}, "one": {{"X-A", "1"}},
+		"several": sampleEntry().Request.Headers,
+		"odd":     {{"", ""}, {"a\"b", "\x00"}, {"\xff", "\u2028<>&"}},
+	} {
+		got, err := json.Marshal(h)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want, err := json.Marshal(asMap(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
+		}
+		var back Headers
+		if err := json.Unmarshal(want, &back); err != nil {
+			t.Fatalf("%s: decode %s: %v", name, want, err)
+		}
+		again, _ := json.Marshal(back)
+		if wantAgain, _ := json.Marshal(asMap(back)); !bytes.Equal(again, wantAgain) || (back == nil) != (h == nil) {
+			t.Errorf("%s: decoded %s into %#v, which encodes as %s", name, want, back, again)
+		}
+	}
+	var h Headers
+	if err := json.Unmarshal([]byte(`{"a":1}`), &h); err == nil {
+		t.Errorf("an object of numbers decoded as headers %v", h)
+	}
+	if err := json.Unmarshal([]byte(`{"b":"2","a":"1"}`), &h); err != nil || !slices.Equal(h, Headers{{"a", "1"}, {"b", "2"}}) {
+		t.Errorf("decoded %v, %v; want a then b", h, err)
+	}
+}
+
 func FuzzMarshalJSON(f *testing.F) {
 	f.Add("ev-1", "answered 500", "X-Env", "a, b", `{"a":"<b>"}`, "ok")
 	f.Add("\xff\xfe", "\u2028\u2029", "\x00", "\x7f", "\"\\/", "\t\r\n")
 	f.Fuzz(func(t *testing.T, id, errText, name, value, content, response string) {
 		e := sampleEntry()
 		e.EventID, e.Error = id, errText
-		e.Request.Headers[name] = value
+		e.Request.Headers = withHeader(e.Request.Headers, name, value)
 		e.Request.Content = content
 		e.Response.Content = response
 		got, err := json.Marshal(e)
@@ -98,8 +160,11 @@ func FuzzMarshalJSON(f *testing.F) {
 		if !utf8.ValidString(name) || !utf8.ValidString(value) {
 			return
 		}
-		if diff := cmp.Diff(value, back.Request.Headers[name]); diff != "" {
-			t.Errorf("header value (-sent +decoded):\n%s", diff)
+		if got := back.Request.Headers.Get(name); got != value {
+			t.Errorf("header value %q decoded as %q", value, got)
+		}
+		if diff := cmp.Diff(e.Request.Headers, back.Request.Headers); diff != "" {
+			t.Errorf("headers (-sent +decoded):\n%s", diff)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/regwebhook/regwebhook/bridge/event"
@@ -64,7 +63,7 @@ func FromEntry(e history.Entry, now time.Time) (Job, error) {
 	if e.WebhookID == "" || e.ID == "" {
 		return Job{}, fmt.Errorf("redeliver from history: the entry has no webhook id or delivery id")
 	}
-	ct := e.Request.Headers[http.CanonicalHeaderKey("Content-Type")]
+	ct := e.Request.Headers.Get("Content-Type")
 	if ct == history.Masked {
 		ct = ""
 	}

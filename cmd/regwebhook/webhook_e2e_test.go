@@ -111,7 +111,7 @@ delivery: {retry: {initial: 50ms, max: 200ms}}
 		return len(events) > 0
 	}, func() string { return "list-events shows nothing; serve's log:\n" + proc.logs.String() })
 	e := events[0]
-	if e.Action != "push" || e.Response == nil || e.Response.StatusCode != 200 || e.Request.Headers["Authorization"] != "***" {
+	if e.Action != "push" || e.Response == nil || e.Response.StatusCode != 200 || e.Request.Headers.Get("Authorization") != "***" {
 		t.Errorf("list-events shows %+v, want the push answered 200 with Authorization masked", e)
 	}
 	table := cliOK(t, "webhook", "list-events", "--name", "e2ehook01")

@@ -77,11 +77,11 @@ func cannedAPI(t *testing.T) *httptest.Server {
 	// A reason phrase of the target's own, with a terminal escape in it.
 	paused.LastError = "answered 503 \x1b[2JGone fishing"
 
-	reqHeaders := map[string]string{
+	reqHeaders := history.MakeHeaders(map[string]string{
 		"Authorization": "***", "Content-Type": "application/json", "User-Agent": "regwebhook/1.0.0",
 		"X-Regwebhook-Delivery": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "X-Regwebhook-Event": "push",
 		"X-Regwebhook-Webhook": "myacrwebhook01",
-	}
+	})
 	payload := `{"id":"01a218ff-f893-73b4-a099-3f5c0c3fff2b","timestamp":"2026-11-26T10:00:00.98Z","action":"push",` +
 		`"target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":401,"digest":"sha256:3b1c…","length":401,"repository":"team/app","tag":"v1"},` +
 		`"request":{"id":"5e0b…","host":"registry.example.com","method":"PUT","useragent":"crane/0.20"}}`
@@ -90,21 +90,21 @@ func cannedAPI(t *testing.T) *httptest.Server {
 			Timestamp: at("2026-11-26T10:00:01.123Z"), DurationMs: 12,
 			Request: history.Request{Method: "POST", RequestURI: "http://ci.example.com/…", Headers: reqHeaders, Content: payload},
 			Response: &history.Response{StatusCode: 200, ReasonPhrase: "OK",
-				Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8", "Content-Length": "3"}, Content: "ok\n"}},
+				Headers: history.MakeHeaders(map[string]string{"Content-Type": "text/plain; charset=utf-8", "Content-Length": "3"}), Content: "ok\n"}},
 		{ID: "7c9e6679-7425-40de-944b-e07fc1f90ae7", EventID: "01a218ff-f893-73b4-a099-3f5c0c3fff2b", Action: "push", Attempt: 2,
 			Timestamp: at("2026-11-26T09:59:59Z"), DurationMs: 1520, Error: "answered 503 Service Unavailable",
 			Request: history.Request{Method: "POST", RequestURI: "http://ci.example.com/…", Headers: reqHeaders, Content: payload},
 			Response: &history.Response{StatusCode: 503, ReasonPhrase: "Service Unavailable",
-				Headers: map[string]string{"Retry-After": "2", "Content-Type": "application/json"}, Content: "{\n  \"error\": \"maintenance\"\n}\n"}},
+				Headers: history.MakeHeaders(map[string]string{"Retry-After": "2", "Content-Type": "application/json"}), Content: "{\n  \"error\": \"maintenance\"\n}\n"}},
 		{ID: "7c9e6679-7425-40de-944b-e07fc1f90ae7", EventID: "01a218ff-f893-73b4-a099-3f5c0c3fff2b", Action: "push", Attempt: 1,
 			Timestamp: at("2026-11-26T09:59:48Z"), DurationMs: 10000, Error: "Post http://ci.example.com/…: context deadline exceeded",
 			Request: history.Request{Method: "POST", RequestURI: "http://ci.example.com/…", Headers: reqHeaders, Content: payload}},
 		{ID: "9b2f0c4e-1d3a-4c5b-8e7f-6a5b4c3d2e1f", EventID: "9b2f0c4e-1d3a-4c5b-8e7f-6a5b4c3d2e1f", Action: "ping", Attempt: 1,
 			Timestamp: at("2026-11-26T09:50:00Z"), DurationMs: 3,
 			Request: history.Request{Method: "POST", RequestURI: "http://ci.example.com/…",
-				Headers: map[string]string{"Authorization": "***", "Content-Type": "application/json", "X-Regwebhook-Event": "ping"},
+				Headers: history.MakeHeaders(map[string]string{"Authorization": "***", "Content-Type": "application/json", "X-Regwebhook-Event": "ping"}),
 				Content: `{"id":"9b2f0c4e-1d3a-4c5b-8e7f-6a5b4c3d2e1f","timestamp":"2026-11-26T09:50:00Z","action":"ping"}`},
-			Response: &history.Response{StatusCode: 204, ReasonPhrase: "No Content", Headers: map[string]string{}}},
+			Response: &history.Response{StatusCode: 204, ReasonPhrase: "No Content", Headers: history.MakeHeaders(map[string]string{})}},
 	}}
 
 	answer := func(w http.ResponseWriter, v any) {

@@ -198,12 +198,13 @@ func printEvents(w io.Writer, entries []history.Entry) error {
 	return nil
 }
 
-// writeMessage writes the headers, sorted, and a summary of the body of a
-// request or response, indented under its first line.
-func writeMessage(b *strings.Builder, headers map[string]string, body string, cut bool) {
+// writeMessage writes the headers (sorted, as history keeps them) and a
+// summary of the body of a request or response, indented under its first
+// line.
+func writeMessage(b *strings.Builder, headers history.Headers, body string, cut bool) {
 	const indent = "            "
-	for _, k := range sortedHeaders(headers) {
-		fmt.Fprintf(b, "%s%s: %s\n", indent, k, headers[k])
+	for _, h := range headers {
+		fmt.Fprintf(b, "%s%s: %s\n", indent, h.Name, h.Value)
 	}
 	fmt.Fprintf(b, "%s%s\n", indent, bodySummary(body, cut))
 }

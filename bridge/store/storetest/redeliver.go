@@ -40,7 +40,7 @@ func redelivered(j store.Job, now time.Time) store.Job {
 // content type, as the sender records it.
 func (f *fixture) sent(j store.Job, attempt, status int) history.Entry {
 	e := f.entry(j, attempt, status)
-	e.Request.Headers = map[string]string{"Content-Type": j.ContentType, "Authorization": history.Masked}
+	e.Request.Headers = history.MakeHeaders(map[string]string{"Content-Type": j.ContentType, "Authorization": history.Masked})
 	return e
 }
 
@@ -91,7 +91,11 @@ var redeliverCases = []testCase{
 	{"redeliver from history leaves out a content type that custom headers set", func(f *fixture) {
 		a := f.job("a", "w", 0, 0)
 		e := f.sent(a, 1, 200)
-		e.Request.Headers["Content-Type"] = history.Masked
+		for i, h := range e.Request.Headers {
+			if h.Name == "Content-Type" {
+				e.Request.Headers[i].Value = history.Masked
+			}
+		}
 		f.record(e)
 		if err := f.redeliveries().Redeliver(f.ctx, "w", "a", f.base); err != nil {
 			f.t.Fatalf("redeliver: %v", err)

@@ -118,13 +118,13 @@ func (f *fixture) entry(j store.Job, attempt int, status int) history.Entry {
 		Request: history.Request{
 			Method:     "POST",
 			RequestURI: "https://hooks.example.com/…",
-			Headers:    map[string]string{"Authorization": history.Masked, "X-Regwebhook-Delivery": j.ID},
+			Headers:    history.MakeHeaders(map[string]string{"Authorization": history.Masked, "X-Regwebhook-Delivery": j.ID}),
 			Content:    j.Payload,
 		},
 		Response: &history.Response{
 			StatusCode:   status,
 			ReasonPhrase: fmt.Sprint(status),
-			Headers:      map[string]string{"Content-Type": "text/plain"},
+			Headers:      history.Headers{{Name: "Content-Type", Value: "text/plain"}},
 			Content:      "answer",
 		},
 	}
