@@ -17,7 +17,7 @@ import (
 // body, and its history entry, under a context of requestContexts as the
 // dispatcher's workers send (since the twentieth round; a context of its
 // own each before). Its allocations per delivery are most of a worker's
-// (docs/benchmarks.md, "Fourteenth round"); -benchmem reports them.
+// (docs/benchmarks-history.md, "Fourteenth round"); -benchmem reports them.
 func BenchmarkSend(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)

@@ -23,7 +23,7 @@ func newSpinCmd() *cobra.Command {
 --duration has passed (0: until interrupted). Run it beside regwebhook and
 the load command to see how both behave on a machine whose other tenants
 take some of its CPU; run several for more than one core. The tenth round
-in docs/benchmarks.md used --share 0.2 and 0.3.`,
+(docs/benchmarks-history.md) used --share 0.2 and 0.3.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !(share > 0 && share <= 1) {

@@ -12,7 +12,7 @@ import "runtime/debug"
 // milliseconds under load and took about a fifth of the process's CPU; at
 // 400 the process spends about a sixth less per envelope, and draining a
 // backlog of 1,000,000 deliveries it peaked at 104 MB resident against the
-// 150 MB the benchmarks allow (docs/benchmarks.md, "Seventh round"). The
+// 150 MB the benchmarks allow (docs/benchmarks-history.md, "Seventh round"). The
 // load command's floor runs with it too, so that neither side of a ratio
 // owes its figure to the collector's setting.
 const Server = 400

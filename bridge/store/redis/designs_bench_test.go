@@ -15,7 +15,7 @@ import (
 )
 
 // The benchmarks here measure queue designs this store does not have, for
-// docs/benchmarks.md ("Where the rest of the gap is"): the Redis commands
+// docs/benchmarks-history.md ("Where the rest of the gap is"): the Redis commands
 // each would run for what BenchmarkStore's Ingest, Lease and Ack do, and
 // Redis's CPU time for them per envelope of storetest.BenchHooks jobs.
 // Compare their server-µs/op with BenchmarkStore's Ingest/parallel16 plus
@@ -56,7 +56,7 @@ func BenchmarkInbox(b *testing.B) {
 // the inbox holding the key's name: the script pushes the name (or
 // deletes the key when the envelope was seen), so that the jobs' bytes
 // never enter Lua, where Redis hashes every byte of every argument
-// (docs/benchmarks.md, "Twentieth round"). A lease moves names and reads
+// (docs/benchmarks-history.md, "Twentieth round"). A lease moves names and reads
 // the jobs with MGET; an ack's MULTI also deletes the envelope's key.
 func BenchmarkInboxByName(b *testing.B) {
 	b.Run("commits16", func(b *testing.B) { measureDesign(b, 16, inboxByName) })
