@@ -250,7 +250,7 @@ func sharedPayload(jobs []entryJob) (string, bool) {
 // sharedMark starts an entry (after handedMark) whose jobs all have one
 // payload: it follows, as a netstring, and each job's string ends without
 // it. An entry of four webhooks carried four copies, which Redis's Lua
-// hashes byte by byte in the commit's arguments (docs/benchmarks.md,
+// hashes byte by byte in the commit's arguments (docs/benchmarks-history.md,
 // "Twenty-first round").
 const sharedMark = "P"
 

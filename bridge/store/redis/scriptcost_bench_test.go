@@ -23,7 +23,7 @@ end)
 `
 
 // BenchmarkScriptCost measures what Redis spends on the parts of a script
-// call (docs/benchmarks.md, "Twenty-first round"): its arguments, as many
+// call (docs/benchmarks-history.md, "Twenty-first round"): its arguments, as many
 // and as long as the ingest commit's (34 of an id's length, or 33 and the
 // inbox entry's 3,200 bytes); the commands it runs, against the same
 // commands sent plainly; and what those bytes cost a plain SET. Each op

@@ -15,7 +15,7 @@ import (
 // left to copy. Left to the writer, that checkpoint ran inside the commit
 // that filled the WAL, every 0.4 s at 1,000 envelopes a second, and held it
 // for 5–8 ms: answers' p99 of 4.5–6.4 ms against 2.4–3.4 with the
-// checkpointer (docs/benchmarks.md, "Twenty-first round").
+// checkpointer (docs/benchmarks-history.md, "Twenty-first round").
 type checkpointer struct {
 	db   *sql.DB
 	stop chan struct{}
