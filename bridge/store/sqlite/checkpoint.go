@@ -31,7 +31,7 @@ const checkpointEvery = 20 * time.Millisecond
 func startCheckpointer(path, syncMode string, commits *atomic.Int64) (*checkpointer, error) {
 	q := url.Values{}
 	q.Add("_pragma", "synchronous("+syncMode+")")
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
+	db, err := openDB(path, q)
 	if err != nil {
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	q.Add("_pragma", "cache_size(-16000)")
 	q.Set("_txlock", "immediate")
 	path := filepath.Join(s.dir, DBFile)
-	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
+	db, err := openDB(path, q)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	r := url.Values{}
 	r.Add("_pragma", "busy_timeout(5000)")
 	r.Add("_pragma", "query_only(1)")
-	rdb, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: r.Encode()}).String())
+	rdb, err := openDB(path, r)
 	if err != nil {
 		return err
 	}
@@ -175,6 +175,12 @@ func (s *Store) open(ctx context.Context, syncMode string) error {
 	}
 	s.ckpt, err = startCheckpointer(path, syncMode, &s.commits)
 	return err
+}
+
+// openDB opens the database file at path with the driver's query
+// parameters q (pragmas, the transaction lock).
+func openDB(path string, q url.Values) (*sql.DB, error) {
+	return sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
 }
 
 // readers bounds the connections that read.
