@@ -138,12 +138,18 @@ func (s *Store) newAcker() *batch.Runner[*ackCall] {
 	return batch.NewLinger(maxPipeline, ackLinger, s.runAcks)
 }
 
-// ackLinger is how long an ack waits for others to join its script. A run
-// of ackScript costs Redis some 10 µs whatever it acks, and regwebhook a
+// ackLinger is how long an ack waits for others to join its transaction. A
+// transaction costs Redis its script run (some 10 µs whatever it acks) and
+// an LPUSH and an LTRIM per webhook it has entries of, and regwebhook a
 // write and a read; at 4,000 deliveries a second most acks would run alone.
-// Waiting 2 ms took a quarter off Redis's CPU per delivery at that rate. No
-// one waits for an ack: the worker is already free for its next job.
-const ackLinger = 2 * time.Millisecond
+// Waiting 2 ms took a quarter off Redis's CPU per delivery at that rate;
+// 16 ms, with deliveries spread over 40 webhooks, a further quarter of the
+// commands an envelope (23.6 to 17.7 serially, 23.0 to 19.8 with 16
+// connections; docs/benchmarks.md, "Twenty-third round"). No one waits
+// for an ack: the worker is already free for its next job, a full batch
+// (maxPipeline) runs at once, and the acks waiting are bounded by the
+// dispatcher (maxAcking).
+const ackLinger = 16 * time.Millisecond
 
 // runAcks acks calls in one transaction (MULTI/EXEC): per webhook an LPUSH
 // of the calls' history entries and an LTRIM, then one run of ackScript,
