@@ -469,8 +469,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeCounts answers an envelope taken with the bytes writeJSON writes for
 // map[string]int{"accepted": accepted, "dropped": dropped}, without
-// encoding/json's reflection and sorting of the map's keys: they cost the
-// receiver a fiftieth of its CPU an envelope.
+// encoding/json's reflection and sorting of the map's keys, which took
+// about 1.5 % of regwebhook's CPU time under load (a profile with 16
+// connections on Redis).
 func writeCounts(w http.ResponseWriter, accepted, dropped int) {
 	var buf [64]byte
 	b := append(buf[:0], `{"accepted":`...)

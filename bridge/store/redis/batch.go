@@ -143,12 +143,12 @@ func (s *Store) newAcker() *batch.Runner[*ackCall] {
 // an LPUSH and an LTRIM per webhook it has entries of, and regwebhook a
 // write and a read; at 4,000 deliveries a second most acks would run alone.
 // Waiting 2 ms took a quarter off Redis's CPU per delivery at that rate;
-// 16 ms, with deliveries spread over 40 webhooks, a further quarter of the
-// commands an envelope (23.6 to 17.7 serially, 23.0 to 19.8 with 16
-// connections; docs/benchmarks.md, "Twenty-third round"). No one waits
-// for an ack: the worker is already free for its next job, a full batch
-// (maxPipeline) runs at once, and the acks waiting are bounded by the
-// dispatcher (maxAcking).
+// 16 ms, with deliveries spread over 40 webhooks, took off a quarter of
+// Redis's commands an envelope serially (23.6 to 17.7) and a seventh with
+// 16 connections (23.0 to 19.8; docs/benchmarks.md, "Twenty-third
+// round"). No one waits for an ack: the worker is already free for its
+// next job, a full batch (maxPipeline) runs at once, and the acks waiting
+// are bounded by the dispatcher (maxAcking).
 const ackLinger = 16 * time.Millisecond
 
 // runAcks acks calls in one transaction (MULTI/EXEC): per webhook an LPUSH
