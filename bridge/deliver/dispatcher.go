@@ -455,7 +455,7 @@ func (d *Dispatcher) start(work context.Context, l store.Lease) {
 	job := func() {
 		r, entry := d.deliver(work, l)
 		if r.kind == delivered {
-			d.acking <- struct{}{}
+			d.takeAckSlot()
 		}
 		d.done <- r
 		if r.kind == delivered {
@@ -601,5 +601,51 @@ func (d *Dispatcher) drain(cancelWork context.CancelFunc) {
 	for d.sched.inFlight > 0 {
 		d.ended(<-d.done)
 	}
-	d.wg.Wait()
+	d.waitJobs()
+}
+
+// ackFlusher is a Queue whose acks wait for others to commit with (the
+// Redis store's): FlushAcks commits those waiting now.
+type ackFlusher interface{ FlushAcks() }
+
+// takeAckSlot takes a slot for an ack about to commit. When none is free,
+// every ack allowed is waiting for its commit, and none can join them until
+// one ends: a store whose acks wait for others is told to commit them now.
+func (d *Dispatcher) takeAckSlot() {
+	select {
+	case d.acking <- struct{}{}:
+		return
+	default:
+	}
+	if f, ok := d.queue.(ackFlusher); ok {
+		f.FlushAcks()
+	}
+	d.acking <- struct{}{}
+}
+
+// waitJobs waits for the workers' jobs to end, acks included. Once the
+// requests have ended no more acks are coming, so on a store whose acks
+// wait for others to commit with, those still to commit are flushed as
+// they come (every millisecond) rather than wait out their linger.
+func (d *Dispatcher) waitJobs() {
+	f, ok := d.queue.(ackFlusher)
+	if !ok {
+		d.wg.Wait()
+		return
+	}
+	ended := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(ended)
+	}()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.FlushAcks()
+		select {
+		case <-ended:
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -28,6 +28,8 @@ type Runner[T any] struct {
 	pending   []*call[T]
 	running   bool
 	lingering bool
+	// flushed: Flush came while no batch lingered; the next does not.
+	flushed bool
 
 	// calls are calls done with, for the next Do: every ack and commit
 	// makes one, and a call and its channel were two allocations.
@@ -85,6 +87,10 @@ func NewWaiting[T any](limit int, linger time.Duration, canWait func(T) bool, ru
 // mayLinger reports whether the pending calls may wait for more; r.mu is
 // held.
 func (r *Runner[T]) mayLinger() bool {
+	if r.flushed {
+		r.flushed = false
+		return false
+	}
 	if r.linger <= 0 || len(r.pending) >= r.max {
 		return false
 	}
@@ -96,6 +102,26 @@ func (r *Runner[T]) mayLinger() bool {
 		}
 	}
 	return true
+}
+
+// Flush ends the wait of the batch that lingers, which runs at once with
+// the calls it has; when none lingers, the next batch to start does not
+// wait. For a caller that knows no more calls are coming for now: one whose
+// callers are all waiting for their batch, say.
+func (r *Runner[T]) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.full == nil {
+		return // it never lingers
+	}
+	if !r.lingering {
+		r.flushed = true
+		return
+	}
+	select {
+	case r.full <- struct{}{}:
+	default:
+	}
 }
 
 // Pending returns how many calls wait for the running batch to end.

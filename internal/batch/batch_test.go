@@ -233,3 +233,53 @@ func (r *Runner[T]) lingeringNow() bool {
 	defer r.mu.Unlock()
 	return r.lingering
 }
+
+// Flush ends a linger however long: the batch that waits runs with the
+// calls it has, and when none waits, the next batch does not wait.
+func TestFlushEndsTheLinger(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		batches []int
+	)
+	r := NewLinger(100, time.Hour, func(items []int) []error {
+		mu.Lock()
+		batches = append(batches, len(items))
+		mu.Unlock()
+		return make([]error, len(items))
+	})
+	done := make(chan error, 3)
+	for i := range 3 {
+		go func() { done <- r.Do(i) }()
+	}
+	// Flush once all three wait in the lingering batch.
+	for r.Pending() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	r.Flush()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("calls lingered on after Flush")
+		}
+	}
+
+	r.Flush() // none lingers: the next batch does not wait
+	go func() { done <- r.Do(4) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the batch after a Flush lingered")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]int{3, 1}, batches); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+}

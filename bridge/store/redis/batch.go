@@ -135,20 +135,33 @@ type ackCall struct {
 // others are on their way to Redis, or within ackLinger of the first, go in
 // one run of ackScript, which acks each job on its own.
 func (s *Store) newAcker() *batch.Runner[*ackCall] {
-	return batch.NewLinger(maxPipeline, ackLinger, s.runAcks)
+	return batch.NewLinger(maxPipeline, s.ackLinger, s.runAcks)
 }
 
-// ackLinger is how long an ack waits for others to join its transaction. A
-// transaction costs Redis its script run (some 10 µs whatever it acks) and
-// an LPUSH and an LTRIM per webhook it has entries of, and regwebhook a
-// write and a read; at 4,000 deliveries a second most acks would run alone.
-// Waiting 2 ms took a quarter off Redis's CPU per delivery at that rate;
-// 16 ms, with deliveries spread over 40 webhooks, took off a quarter of
-// Redis's commands an envelope serially (23.6 to 17.7) and a seventh with
-// 16 connections (23.0 to 19.8; docs/benchmarks.md, "Twenty-third
-// round"). No one waits for an ack: the worker is already free for its
-// next job, a full batch (maxPipeline) runs at once, and the acks waiting
-// are bounded by the dispatcher (maxAcking).
+// FlushAcks commits the acks waiting for others now, rather than once
+// their wait is out: for a caller that has no more acks to add until these
+// commit (the dispatcher, when every ack it allows is waiting).
+func (s *Store) FlushAcks() {
+	s.acks.Flush()
+	if s.in != nil {
+		s.in.acks.Flush()
+	}
+}
+
+// ackLinger is how long an ack waits for others to join its transaction
+// (unless Options.AckLinger says otherwise). A transaction costs Redis its
+// script run (some 10 µs whatever it acks) and an LPUSH and an LTRIM per
+// webhook it has entries of, and regwebhook a write and a read; at 4,000
+// deliveries a second most acks would run alone. Waiting 2 ms took a
+// quarter off Redis's CPU per delivery at that rate; 16 ms, with
+// deliveries spread over 40 webhooks, took off a quarter of Redis's
+// commands an envelope serially (23.6 to 17.7) and a seventh with 16
+// connections (23.0 to 19.8; docs/benchmarks.md, "Twenty-third round").
+// No one waits for an ack: the worker is already free for its next job. A
+// full batch (maxPipeline) runs at once, and the dispatcher, which bounds
+// the acks waiting, calls FlushAcks when all it allows are waiting: a pool
+// of a few workers would otherwise deliver no more than its ack slots
+// every 16 ms.
 const ackLinger = 16 * time.Millisecond
 
 // runAcks acks calls in one transaction (MULTI/EXEC): per webhook an LPUSH

@@ -159,7 +159,7 @@ func newInbox(s *Store) *inbox {
 	in := &inbox{s: s, list: s.key("held:" + s.process), once: redis.NewClient(&opt), buf: map[string][]*ijob{},
 		leased: map[string]*ijob{}, entries: map[string]*ientry{}, base: "i" + newToken(),
 		qasked: map[string]time.Time{}, qnext: map[string]time.Time{}, dirty: map[string]bool{}}
-	in.acks = batch.NewLinger(maxPipeline, ackLinger, in.runAcks)
+	in.acks = batch.NewLinger(maxPipeline, s.ackLinger, in.runAcks)
 	return in
 }
 

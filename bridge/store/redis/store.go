@@ -70,6 +70,10 @@ type Options struct {
 	// (docs/redis.md, "Inbox"), as serve does. Without it, every job is
 	// one of the queue's sorted sets (the conformance suite runs both).
 	Inbox bool
+	// AckLinger is how long an ack waits for others to join its
+	// transaction; 0 takes ackLinger (16 ms). Tests make it long to show
+	// what ends the wait sooner (FlushAcks).
+	AckLinger time.Duration
 }
 
 // Store is the Redis store. It is safe for concurrent use, by any number of
@@ -85,6 +89,7 @@ type Store struct {
 	// (batch.go).
 	pipeliner *batch.Runner[*scriptCall]
 	acks      *batch.Runner[*ackCall]
+	ackLinger time.Duration
 	// entries encodes the history entries of Ack and Fail.
 	entries history.Encoder
 	// in is the inbox (inbox.go), when Options.Inbox.
@@ -116,11 +121,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open redis store at %s: %w", displayAddr(o.Addr), err)
 	}
 	s := &Store{
-		c:       redis.NewClient(opt),
-		addr:    displayAddr(o.Addr),
-		prefix:  prefix,
-		limits:  o.Limits,
-		process: processID(),
+		c:         redis.NewClient(opt),
+		addr:      displayAddr(o.Addr),
+		prefix:    prefix,
+		limits:    o.Limits,
+		process:   processID(),
+		ackLinger: o.AckLinger,
+	}
+	if s.ackLinger <= 0 {
+		s.ackLinger = ackLinger
 	}
 	s.pipeliner = s.newPipeliner()
 	s.acks = s.newAcker()
