@@ -255,25 +255,14 @@ func TestFlushEndsTheLinger(t *testing.T) {
 	for r.Pending() < 3 {
 		time.Sleep(time.Millisecond)
 	}
-	returned := func(what string) {
-		t.Helper()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal(what)
-		}
-	}
 	r.Flush()
 	for range 3 {
-		returned("calls lingered on after Flush")
+		waitDo(t, done, "calls lingered on after Flush")
 	}
 
 	r.Flush() // none lingers: the next batch does not wait
 	go func() { done <- r.Do(4) }()
-	returned("the batch after a Flush lingered")
+	waitDo(t, done, "the batch after a Flush lingered")
 	mu.Lock()
 	defer mu.Unlock()
 	if diff := cmp.Diff([]int{3, 1}, batches); diff != "" {
